@@ -1,0 +1,254 @@
+//! CleverTap's answer to one request → what happens to each record (CleverTap reference §5).
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use super::model::UploadResponse;
+
+/// What came back from one `/1/upload` request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Http { status: u16, retry_after: Option<String>, body: Vec<u8> },
+    Timeout,
+    Connect(String),
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordVerdict {
+    Delivered,
+    Dead { code: String, reason: String },
+    /// CleverTap's 555 "miscellaneous server error": this record alone is retried.
+    Retry { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// One verdict per record sent, in order.
+    Records(Vec<RecordVerdict>),
+    /// Nothing was stored (or the outcome is unknown): every record again, later.
+    RetryAll { retry_after: Option<Duration>, count_attempt: bool, reason: String },
+    /// Credentials or configuration are wrong: burn nothing, stop sending to the account.
+    Pause { reason: String },
+    /// The request as a whole was refused: split it to find the record at fault.
+    Bisect { reason: String },
+}
+
+/// Decides what an answer means for the `sent` records.
+pub fn classify(reply: &Reply, sent: &[Value], now: SystemTime) -> Verdict {
+    match reply {
+        Reply::Timeout => retry("timed out waiting for CleverTap"),
+        Reply::Connect(error) => retry(&format!("could not connect to CleverTap: {error}")),
+        Reply::Other(error) => retry(&format!("request to CleverTap failed: {error}")),
+        Reply::Http { status, retry_after, body } => match status {
+            200..=299 => classify_success(body, sent),
+            400 | 413 => Verdict::Bisect { reason: format!("CleverTap answered {status}: {}", error_text(body)) },
+            401 | 403 => Verdict::Pause {
+                reason: format!(
+                    "CleverTap answered {status} ({}): check account_id, passcode and region",
+                    error_text(body)
+                ),
+            },
+            404 | 405 | 415 => Verdict::Pause {
+                reason: format!("CleverTap answered {status}: check base_url and region"),
+            },
+            429 => Verdict::RetryAll {
+                retry_after: retry_after.as_deref().and_then(|v| parse_retry_after(v, now)),
+                count_attempt: false,
+                reason: "CleverTap answered 429: too many concurrent requests".into(),
+            },
+            _ => Verdict::RetryAll {
+                retry_after: retry_after.as_deref().and_then(|v| parse_retry_after(v, now)),
+                count_attempt: true,
+                reason: format!("CleverTap answered {status}"),
+            },
+        },
+    }
+}
+
+fn retry(reason: &str) -> Verdict {
+    Verdict::RetryAll { retry_after: None, count_attempt: true, reason: reason.to_owned() }
+}
+
+fn error_text(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| "no error text".to_owned())
+}
+
+fn classify_success(body: &[u8], sent: &[Value]) -> Verdict {
+    let Some(response) = UploadResponse::parse(body) else {
+        return retry("CleverTap answered 200 with a body that is not JSON; outcome unknown");
+    };
+    if response.unprocessed.is_empty() {
+        return if response.processed == Some(0) && !sent.is_empty() {
+            Verdict::Bisect { reason: "CleverTap processed 0 records and named none".into() }
+        } else {
+            Verdict::Records(vec![RecordVerdict::Delivered; sent.len()])
+        };
+    }
+    let mut verdicts = vec![RecordVerdict::Delivered; sent.len()];
+    for item in &response.unprocessed {
+        let verdict = if item.code == "555" {
+            RecordVerdict::Retry { reason: format!("555: {}", item.error) }
+        } else {
+            RecordVerdict::Dead { code: item.code.clone(), reason: item.error.clone() }
+        };
+        for index in blamed(item, sent) {
+            verdicts[index] = verdict.clone();
+        }
+    }
+    Verdict::Records(verdicts)
+}
+
+/// Which sent records an `unprocessed` entry is about: its record number, else the records
+/// matching its echo (id, type, event name), else every record with the echo's id.
+fn blamed(item: &super::model::Unprocessed, sent: &[Value]) -> Vec<usize> {
+    if let Some(index) = item.skipped_index().filter(|i| *i < sent.len()) {
+        return vec![index];
+    }
+    let Some(echo) = &item.record else { return Vec::new() };
+    let exact: Vec<usize> = (0..sent.len())
+        .filter(|&i| {
+            same_id(&sent[i], echo)
+                && sent[i].get("type") == echo.get("type")
+                && sent[i].get("evtName") == echo.get("evtName")
+        })
+        .collect();
+    if !exact.is_empty() {
+        return exact;
+    }
+    (0..sent.len()).filter(|&i| same_id(&sent[i], echo)).collect()
+}
+
+fn same_id(a: &Value, b: &Value) -> bool {
+    ["identity", "objectId", "FBID", "GPID"].iter().any(|key| match (a.get(*key), b.get(*key)) {
+        (Some(x), Some(y)) => id_text(x) == id_text(y),
+        _ => false,
+    })
+}
+
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn http(status: u16, body: &str) -> Reply {
+        Reply::Http { status, retry_after: None, body: body.as_bytes().to_vec() }
+    }
+
+    fn records(n: usize) -> Vec<Value> {
+        (0..n).map(|i| json!({"identity": format!("{i}"), "type": "profile"})).collect()
+    }
+
+    fn dead(code: &str) -> RecordVerdict {
+        RecordVerdict::Dead { code: code.into(), reason: String::new() }
+    }
+
+    /// Verdicts with reasons blanked, to compare codes only.
+    fn codes(verdict: Verdict) -> Vec<RecordVerdict> {
+        match verdict {
+            Verdict::Records(list) => list
+                .into_iter()
+                .map(|v| match v {
+                    RecordVerdict::Dead { code, .. } => dead(&code),
+                    RecordVerdict::Retry { .. } => RecordVerdict::Retry { reason: String::new() },
+                    other => other,
+                })
+                .collect(),
+            other => panic!("expected per-record verdicts, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reference_fixtures_classify_as_expected() {
+        let now = SystemTime::now();
+        let f3 = r#"{"status":"partial","processed":1,"unprocessed":[{"status":"fail","code":515,"error":"Profile data is incorrect. Email is not valid.Skipped record number : 2","record":{"identity":"4"}}]}"#;
+        let f8 = r#"{"status":"success","processed":0,"unprocessed":[{"status":"fail","code":525,"error":"Timestamp should be present in the Unix Epoch format. Skipped record number : 1","record":"{ \"identity\" : \"22\" }"},{"status":"fail","code":525,"error":"Timestamp should be present in the Unix Epoch format. Skipped record number : 2","record":"{ \"identity\" : \"23\" }"}]}"#;
+        let cases: Vec<(&str, Reply, usize, Vec<RecordVerdict>)> = vec![
+            ("F1 all processed", http(200, r#"{"status":"success","processed":2,"unprocessed":[]}"#), 2,
+             vec![RecordVerdict::Delivered, RecordVerdict::Delivered]),
+            ("F3 partial", http(200, f3), 2, vec![RecordVerdict::Delivered, dead("515")]),
+            ("F8 string records, success status", http(200, f8), 2, vec![dead("525"), dead("525")]),
+            ("555 retried alone", http(200, r#"{"status":"partial","processed":1,"unprocessed":[{"code":555,"error":"misc. Skipped record number : 1"}]}"#), 2,
+             vec![RecordVerdict::Retry { reason: String::new() }, RecordVerdict::Delivered]),
+        ];
+        for (name, reply, n, expected) in cases {
+            assert_eq!(codes(classify(&reply, &records(n), now)), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn whole_request_answers_map_to_actions() {
+        let now = SystemTime::now();
+        let sent = records(3);
+        let kind = |v: Verdict| match v {
+            Verdict::Records(_) => "records",
+            Verdict::RetryAll { count_attempt: true, .. } => "retry",
+            Verdict::RetryAll { count_attempt: false, .. } => "retry-free",
+            Verdict::Pause { .. } => "pause",
+            Verdict::Bisect { .. } => "bisect",
+        };
+        let cases = [
+            ("400 malformed", http(400, r#"{"status":"fail","error":"Malformed request","code":400}"#), "bisect"),
+            ("413 too large", http(413, ""), "bisect"),
+            ("401 F7", http(401, r#"{"status":"fail","error":"Account ID is not valid","code":401}"#), "pause"),
+            ("403", http(403, ""), "pause"),
+            ("404 wrong base_url", http(404, "<html>"), "pause"),
+            ("405", http(405, ""), "pause"),
+            ("415", http(415, ""), "pause"),
+            ("429 costs no attempt", http(429, ""), "retry-free"),
+            ("500", http(500, ""), "retry"),
+            ("502 html", http(502, "<html>bad gateway</html>"), "retry"),
+            ("503", http(503, ""), "retry"),
+            ("504", http(504, ""), "retry"),
+            ("timeout", Reply::Timeout, "retry"),
+            ("refused", Reply::Connect("refused".into()), "retry"),
+            ("200 nothing processed, nothing named", http(200, r#"{"status":"fail","processed":0,"unprocessed":[]}"#), "bisect"),
+            ("200 not json", http(200, "<html>"), "retry"),
+        ];
+        for (name, reply, expected) in cases {
+            assert_eq!(kind(classify(&reply, &sent, now)), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_echo_without_a_number_blames_the_matching_record() {
+        let sent = vec![
+            json!({"identity":"a","type":"profile"}),
+            json!({"identity":"b","type":"event","evtName":"Deal Won"}),
+        ];
+        let body = r#"{"status":"partial","processed":1,"unprocessed":[{"code":512,"error":"nested","record":{"identity":"b","type":"event","evtName":"Deal Won"}}]}"#;
+        assert_eq!(codes(classify(&http(200, body), &sent, SystemTime::now())), vec![RecordVerdict::Delivered, dead("512")]);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_in_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("soon", now), None);
+        let reply = Reply::Http { status: 429, retry_after: Some("3".into()), body: Vec::new() };
+        assert!(matches!(classify(&reply, &records(1), now), Verdict::RetryAll { retry_after: Some(d), .. } if d == Duration::from_secs(3)));
+    }
+}

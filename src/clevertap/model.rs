@@ -1,0 +1,127 @@
+//! CleverTap's request envelope and answer shapes, read leniently (answers vary by era).
+
+use serde_json::Value;
+
+/// Serializes records as `{"d":[…]}` without re-parsing them.
+pub fn upload_body(records: &[&[u8]]) -> Vec<u8> {
+    let len = records.iter().map(|r| r.len() + 1).sum::<usize>() + 8;
+    let mut body = Vec::with_capacity(len);
+    body.extend_from_slice(b"{\"d\":[");
+    for (i, record) in records.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(record);
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+/// One entry of `unprocessed`, whatever shape CleverTap used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unprocessed {
+    pub code: String,
+    pub error: String,
+    /// The echoed record, parsed when CleverTap sent it as a JSON string (2017 answers).
+    pub record: Option<Value>,
+}
+
+/// The parts of a 200 answer freshtap decides on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadResponse {
+    pub processed: Option<u64>,
+    pub unprocessed: Vec<Unprocessed>,
+}
+
+impl UploadResponse {
+    /// `None` when the body is not a JSON object.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        let value: Value = serde_json::from_slice(body).ok()?;
+        let object = value.as_object()?;
+        let processed = object.get("processed").and_then(Value::as_u64);
+        let unprocessed = object
+            .get("unprocessed")
+            .and_then(Value::as_array)
+            .map(|items| items.iter().map(Unprocessed::from_value).collect())
+            .unwrap_or_default();
+        Some(Self { processed, unprocessed })
+    }
+}
+
+impl Unprocessed {
+    fn from_value(item: &Value) -> Self {
+        let Some(object) = item.as_object() else {
+            return Self { code: "0".into(), error: item.to_string(), record: None };
+        };
+        if let Some(code) = object.get("code") {
+            let code = match code {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let error = object.get("error").and_then(Value::as_str).unwrap_or("").to_owned();
+            let record = match object.get("record") {
+                Some(Value::String(text)) => serde_json::from_str(text).ok(),
+                Some(value) => Some(value.clone()),
+                None => None,
+            };
+            return Self { code, error, record };
+        }
+        // Oct 2017 shape: {"<record JSON>": "<error>"} with no code.
+        let (record, error) = object
+            .iter()
+            .next()
+            .map(|(k, v)| (serde_json::from_str(k).ok(), v.as_str().unwrap_or("").to_owned()))
+            .unwrap_or((None, String::new()));
+        Self { code: "0".into(), error, record }
+    }
+
+    /// `k` of "Skipped record number : k" (1-based), as a 0-based index.
+    pub fn skipped_index(&self) -> Option<usize> {
+        let at = self.error.rfind("Skipped record number")?;
+        let rest = self.error[at + "Skipped record number".len()..].trim_start();
+        let rest = rest.strip_prefix(':')?.trim_start();
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<usize>().ok()?.checked_sub(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_numbers_are_read_whatever_the_spacing() {
+        let cases = [
+            ("Profile data is incorrect. Email is not valid.Skipped record number : 2", Some(1)),
+            ("Skipped record number: 1", Some(0)),
+            ("Skipped record number :12 trailing", Some(11)),
+            ("no number here", None),
+            ("Skipped record number : 0", None),
+        ];
+        for (error, expected) in cases {
+            let item = Unprocessed { code: "515".into(), error: error.into(), record: None };
+            assert_eq!(item.skipped_index(), expected, "{error}");
+        }
+    }
+
+    #[test]
+    fn answers_of_every_era_parse() {
+        let padded = br#"{ "status" : "partial" , "processed" : 1 , "unprocessed" : [ { "status" : "fail" , "code" : 515 , "error" : "x" , "record" : { "identity" : "4" } } ] }"#;
+        let parsed = UploadResponse::parse(padded).expect("parses");
+        assert_eq!(parsed.processed, Some(1));
+        assert_eq!(parsed.unprocessed[0].code, "515");
+        let string_record = br#"{"status":"success","processed":0,"unprocessed":[{"status":"fail","code":525,"error":"e","record":"{ \"identity\" : \"22\" }"}]}"#;
+        let parsed = UploadResponse::parse(string_record).expect("parses");
+        assert_eq!(parsed.unprocessed[0].record.as_ref().and_then(|r| r.get("identity")).and_then(Value::as_str), Some("22"));
+        let no_code = br#"{"status":"fail","processed":0,"unprocessed":[{"{\"identity\":\"9\"}":"bad record"}]}"#;
+        let parsed = UploadResponse::parse(no_code).expect("parses");
+        assert_eq!(parsed.unprocessed[0].code, "0");
+        assert_eq!(parsed.unprocessed[0].error, "bad record");
+        assert!(UploadResponse::parse(b"<html>").is_none());
+    }
+
+    #[test]
+    fn the_envelope_joins_records() {
+        assert_eq!(upload_body(&[b"{\"a\":1}", b"{\"b\":2}"]), b"{\"d\":[{\"a\":1},{\"b\":2}]}".to_vec());
+    }
+}

@@ -1,0 +1,81 @@
+//! ApiError and its one IntoResponse: the JSON error envelope every failure answers with.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::queue::QueueError;
+
+tokio::task_local! {
+    /// The request id of the request being served (set by the request-context middleware).
+    pub static REQUEST_ID: String;
+}
+
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no route named {0:?}")]
+    UnknownRoute(String),
+    #[error("missing or wrong token")]
+    Unauthorized,
+    #[error("body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("content type {0:?} is not supported; send application/json or application/x-www-form-urlencoded")]
+    UnsupportedType(String),
+    #[error("{message}")]
+    InvalidBody { message: String, dead_letter_id: Option<i64> },
+    #[error("the relay is shutting down")]
+    ShuttingDown,
+    #[error("the queue is unavailable")]
+    Queue(#[from] QueueError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the request took too long")]
+    Timeout,
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::UnknownRoute(_) => (StatusCode::NOT_FOUND, "unknown_route"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::UnsupportedType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_type"),
+            Self::InvalidBody { .. } => (StatusCode::BAD_REQUEST, "invalid_body"),
+            Self::ShuttingDown | Self::Queue(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let Self::Queue(error) = &self {
+            // The cause is logged once, here; the caller only learns it should retry.
+            tracing::error!(error = %error, "queue unavailable; answering 503");
+        }
+        let mut body = json!({
+            "error": {"code": code, "message": self.to_string()},
+            "request_id": current_request_id(),
+        });
+        if let Self::InvalidBody { dead_letter_id: Some(id), .. } = &self {
+            body["dead_letter_id"] = json!(id);
+        }
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

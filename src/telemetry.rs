@@ -1,0 +1,86 @@
+//! Logging: the tracing subscriber (JSON lines or pretty) and masking of personal data.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, LogSettings};
+
+/// Installs the process-wide subscriber once; later calls (tests) are no-ops.
+pub fn init(settings: &LogSettings) {
+    let filter = EnvFilter::try_new(&settings.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match settings.format {
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Pretty => builder.compact().try_init(),
+    };
+}
+
+/// Masks personal data for log fields unless masking is switched off (`log.mask_pii`).
+#[derive(Debug, Clone, Copy)]
+pub struct Pii {
+    pub mask: bool,
+}
+
+impl Pii {
+    /// `amelia.hart@example.com` → `am***@example.com`.
+    pub fn email(self, value: &str) -> String {
+        if !self.mask {
+            return value.to_owned();
+        }
+        match value.split_once('@') {
+            Some((local, domain)) => format!("{}***@{domain}", local.chars().take(2).collect::<String>()),
+            None => self.text(value),
+        }
+    }
+
+    /// `+447700900123` → `+44*******23`: country code and the last two digits.
+    pub fn phone(self, value: &str) -> String {
+        if !self.mask {
+            return value.to_owned();
+        }
+        let chars: Vec<char> = value.chars().collect();
+        if chars.len() <= 5 {
+            return "*".repeat(chars.len());
+        }
+        let head: String = chars[..3].iter().collect();
+        let tail: String = chars[chars.len() - 2..].iter().collect();
+        format!("{head}{}{tail}", "*".repeat(chars.len() - 5))
+    }
+
+    /// Any other personal value: its first character and its length.
+    pub fn text(self, value: &str) -> String {
+        if !self.mask {
+            return value.to_owned();
+        }
+        let first: String = value.chars().take(1).collect();
+        format!("{first}*** ({} chars)", value.chars().count())
+    }
+
+    /// A value whose kind is unknown: masked as an email when it looks like one, as a phone
+    /// when it is mostly digits, else as text.
+    pub fn any(self, value: &str) -> String {
+        if value.contains('@') {
+            self.email(value)
+        } else if value.chars().filter(char::is_ascii_digit).count() * 2 > value.len() {
+            self.phone(value)
+        } else {
+            self.text(value)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_data_is_masked_by_default() {
+        let pii = Pii { mask: true };
+        assert_eq!(pii.email("amelia.hart@example.com"), "am***@example.com");
+        assert_eq!(pii.phone("+447700900123"), "+44********23");
+        assert_eq!(pii.any("amelia.hart@example.com"), "am***@example.com");
+        assert!(!pii.any("+1 (415) 555-0134").contains("555"));
+        assert_eq!(pii.text("Zoë"), "Z*** (3 chars)");
+        let clear = Pii { mask: false };
+        assert_eq!(clear.email("a@b.c"), "a@b.c");
+    }
+}
