@@ -13,7 +13,11 @@ use crate::startup::{AppState, Application};
 use crate::webhook::{self, BodyKind};
 
 #[derive(Debug, Parser)]
-#[command(name = "freshtap", version, about = "A durable Freshsales → CleverTap webhook relay")]
+#[command(
+    name = "freshtap",
+    version,
+    about = "A durable Freshsales → CleverTap webhook relay"
+)]
 pub struct Cli {
     /// Configuration file (TOML), layered over the built-in defaults.
     #[arg(long, global = true, value_name = "FILE")]
@@ -111,7 +115,9 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn serve(settings: Settings) -> Result<(), String> {
     let shutdown = CancellationToken::new();
-    let app = Application::build(settings, shutdown.clone()).await.map_err(|e| e.to_string())?;
+    let app = Application::build(settings, shutdown.clone())
+        .await
+        .map_err(|e| e.to_string())?;
     tokio::spawn(cancel_on_signal(shutdown));
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
@@ -121,15 +127,16 @@ pub async fn cancel_on_signal(token: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(error) => {
-                tracing::error!(error = %error, "cannot listen for SIGTERM");
-                let _ = ctrl_c.await;
-                token.cancel();
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(error) => {
+                    tracing::error!(error = %error, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -145,42 +152,64 @@ fn check_config(settings: Settings) -> Result<(), String> {
     let problems = settings.check();
     // Compiling every template needs no queue: an in-memory stand-in is enough here.
     if !problems.is_empty() {
-        return Err(format!("invalid configuration:\n  - {}", problems.join("\n  - ")));
+        return Err(format!(
+            "invalid configuration:\n  - {}",
+            problems.join("\n  - ")
+        ));
     }
     let runtime_check = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
         rt.block_on(async {
             let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
             let url = format!("sqlite://{}", dir.path().join("check.db").display());
             let mut queue_settings = settings.queue.clone();
             queue_settings.url = url.into();
-            let queue = Queue::connect(&queue_settings).await.map_err(|e| e.to_string())?;
-            AppState::new(settings, queue, CancellationToken::new()).map(|_| ()).map_err(|e| e.to_string())
+            let queue = Queue::connect(&queue_settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            AppState::new(settings, queue, CancellationToken::new())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         })
     });
-    runtime_check.join().map_err(|_| "configuration check panicked".to_owned())??;
+    runtime_check
+        .join()
+        .map_err(|_| "configuration check panicked".to_owned())??;
     println!("configuration OK");
     Ok(())
 }
 
 async fn state_for_tools(settings: Settings) -> Result<AppState, String> {
-    let queue = Queue::connect(&settings.queue).await.map_err(|e| e.to_string())?;
+    let queue = Queue::connect(&settings.queue)
+        .await
+        .map_err(|e| e.to_string())?;
     AppState::new(settings, queue, CancellationToken::new()).map_err(|e| e.to_string())
 }
 
 async fn render(settings: Settings, route_name: &str, file: Option<PathBuf>) -> Result<(), String> {
     let mut body = Vec::new();
     match file {
-        Some(path) => body = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        Some(path) => {
+            body =
+                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        }
         None => {
-            std::io::stdin().read_to_end(&mut body).map_err(|e| e.to_string())?;
+            std::io::stdin()
+                .read_to_end(&mut body)
+                .map_err(|e| e.to_string())?;
         }
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut settings = settings;
     settings.queue.url = format!("sqlite://{}", dir.path().join("render.db").display()).into();
     let app = state_for_tools(settings).await?;
-    let route = app.routes.get(route_name).ok_or_else(|| format!("no route named {route_name}"))?;
+    let route = app
+        .routes
+        .get(route_name)
+        .ok_or_else(|| format!("no route named {route_name}"))?;
     let kind = BodyKind::from_content_type(None, &body).unwrap_or(BodyKind::Json);
     let parsed = webhook::parse(kind, &body).map_err(|e| e.message)?;
     let now = crate::queue::now_ms() / 1000;
@@ -189,7 +218,9 @@ async fn render(settings: Settings, route_name: &str, file: Option<PathBuf>) -> 
     for (index, record) in rendered.records.iter().enumerate() {
         match record {
             crate::mapping::RecordOutcome::Send(value) => println!("{value}"),
-            crate::mapping::RecordOutcome::Skip => println!("# record {index}: skipped (its $when is false)"),
+            crate::mapping::RecordOutcome::Skip => {
+                println!("# record {index}: skipped (its $when is false)")
+            }
             crate::mapping::RecordOutcome::Dead { code, reason } => {
                 failed = true;
                 println!("# record {index}: {code}: {reason}");
@@ -197,9 +228,16 @@ async fn render(settings: Settings, route_name: &str, file: Option<PathBuf>) -> 
         }
     }
     for dropped in &rendered.dropped {
-        println!("# record {}: field {} dropped: {}", dropped.record_index, dropped.field, dropped.reason);
+        println!(
+            "# record {}: field {} dropped: {}",
+            dropped.record_index, dropped.field, dropped.reason
+        );
     }
-    if failed { Err("some records cannot be sent".into()) } else { Ok(()) }
+    if failed {
+        Err("some records cannot be sent".into())
+    } else {
+        Ok(())
+    }
 }
 
 async fn dead_letters(settings: Settings, action: DeadLetterAction) -> Result<(), String> {
@@ -208,7 +246,12 @@ async fn dead_letters(settings: Settings, action: DeadLetterAction) -> Result<()
         DeadLetterAction::List { route, code, limit } => {
             let items = app
                 .queue
-                .dead_letters(DeadLetterFilter { route, code, limit, after: None })
+                .dead_letters(DeadLetterFilter {
+                    route,
+                    code,
+                    limit,
+                    after: None,
+                })
                 .await
                 .map_err(|e| e.to_string())?;
             for l in items {
@@ -218,17 +261,35 @@ async fn dead_letters(settings: Settings, action: DeadLetterAction) -> Result<()
             }
             Ok(())
         }
-        DeadLetterAction::Replay { id, route, code, all } => {
+        DeadLetterAction::Replay {
+            id,
+            route,
+            code,
+            all,
+        } => {
             let letters = match id {
-                Some(id) => app.queue.dead_letter(id).await.map_err(|e| e.to_string())?.into_iter().collect(),
+                Some(id) => app
+                    .queue
+                    .dead_letter(id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .collect(),
                 None if route.is_some() || code.is_some() || all => app
                     .queue
-                    .dead_letters(DeadLetterFilter { route, code, limit: usize::MAX >> 1, after: None })
+                    .dead_letters(DeadLetterFilter {
+                        route,
+                        code,
+                        limit: usize::MAX >> 1,
+                        after: None,
+                    })
                     .await
                     .map_err(|e| e.to_string())?,
                 None => return Err("give --id, --route, --code or --all".into()),
             };
-            let report = crate::replay::replay(&app, letters).await.map_err(|e| e.to_string())?;
+            let report = crate::replay::replay(&app, letters)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string(&report).unwrap_or_default());
             Ok(())
         }
@@ -242,11 +303,17 @@ async fn healthcheck(url: &str) -> ExitCode {
     let (authority, path) = rest.split_once('/').map_or((rest, "/"), |(a, p)| (a, p));
     let attempt = async {
         let mut stream = tokio::net::TcpStream::connect(authority).await.ok()?;
-        let request = format!("GET /{} HTTP/1.0\r\nHost: {authority}\r\n\r\n", path.trim_start_matches('/'));
+        let request = format!(
+            "GET /{} HTTP/1.0\r\nHost: {authority}\r\n\r\n",
+            path.trim_start_matches('/')
+        );
         stream.write_all(request.as_bytes()).await.ok()?;
         let mut answer = Vec::new();
         stream.read_to_end(&mut answer).await.ok()?;
-        let status_line = String::from_utf8_lossy(&answer).lines().next().map(str::to_owned)?;
+        let status_line = String::from_utf8_lossy(&answer)
+            .lines()
+            .next()
+            .map(str::to_owned)?;
         Some(status_line.split_whitespace().nth(1) == Some("200"))
     };
     match tokio::time::timeout(std::time::Duration::from_secs(3), attempt).await {

@@ -357,7 +357,9 @@ fn read_secret(key: &str, path: &Path) -> Result<SecretString, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
-    Ok(SecretString::from(text.trim_end_matches(['\n', '\r']).to_owned()))
+    Ok(SecretString::from(
+        text.trim_end_matches(['\n', '\r']).to_owned(),
+    ))
 }
 
 #[cfg(test)]
@@ -381,8 +383,14 @@ mod tests {
     fn missing_credentials_name_the_key_to_set() {
         let s = Settings::from_toml("[auth]\ntoken = \"t\"").expect("loads");
         let problems = s.check().join("\n");
-        assert!(problems.contains("clevertap.accounts.main.account_id is not set"), "{problems}");
-        assert!(problems.contains("FRESHTAP__CLEVERTAP__ACCOUNTS__MAIN__PASSCODE"), "{problems}");
+        assert!(
+            problems.contains("clevertap.accounts.main.account_id is not set"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("FRESHTAP__CLEVERTAP__ACCOUNTS__MAIN__PASSCODE"),
+            "{problems}"
+        );
     }
 
     #[test]
@@ -401,7 +409,10 @@ mod tests {
         let route = &s.routes["contacts"];
         assert_eq!(route.token.as_ref().map(|t| t.list().len()), Some(2));
         let aliases = route.alias_table();
-        assert_eq!(aliases["phone_number"], vec!["mobile_number", "work_number"]);
+        assert_eq!(
+            aliases["phone_number"],
+            vec!["mobile_number", "work_number"]
+        );
         assert_eq!(aliases["lead_source"], vec!["lead_source_name"]);
     }
 

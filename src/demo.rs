@@ -47,7 +47,11 @@ pub struct SimulateArgs {
 }
 
 /// The demo's settings: built-in defaults, the demo account pointed at the simulator.
-pub fn demo_settings(bind: SocketAddr, simulator_url: &str, data_dir: &std::path::Path) -> Result<Settings, String> {
+pub fn demo_settings(
+    bind: SocketAddr,
+    simulator_url: &str,
+    data_dir: &std::path::Path,
+) -> Result<Settings, String> {
     let overlay = format!(
         r#"
 [server]
@@ -86,9 +90,15 @@ pub async fn run(args: DemoArgs) -> ExitCode {
 
 async fn demo(args: DemoArgs) -> Result<(), String> {
     let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_owned());
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_owned());
     let sim_config = SimulatorConfig {
-        accounts: vec![SimAccount { id: DEMO_ACCOUNT.into(), passcodes: vec![DEMO_PASSCODE.into()] }],
+        accounts: vec![SimAccount {
+            id: DEMO_ACCOUNT.into(),
+            passcodes: vec![DEMO_PASSCODE.into()],
+        }],
         log_records: true,
         ..SimulatorConfig::default()
     };
@@ -98,18 +108,26 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     let settings = demo_settings(args.bind, &simulator.url(), &data_dir)?;
     crate::telemetry::init(&settings.log);
     let shutdown = CancellationToken::new();
-    let app = Application::build(settings, shutdown.clone()).await.map_err(|e| e.to_string())?;
+    let app = Application::build(settings, shutdown.clone())
+        .await
+        .map_err(|e| e.to_string())?;
     let relay = format!("http://{}:{}", args.bind.ip(), app.port());
     println!("\nfreshtap demo is running (Ctrl-C to stop)\n");
     println!("  relay:          {relay}/webhooks/contacts   (token: {DEMO_TOKEN})");
     println!("  CleverTap sim:  {}/_sim/stats", simulator.url());
     println!("  admin API:      {relay}/admin/stats          (Authorization: Bearer {DEMO_ADMIN})");
-    println!("  queue:          {}\n", data_dir.join("freshtap.db").display());
+    println!(
+        "  queue:          {}\n",
+        data_dir.join("freshtap.db").display()
+    );
     println!("Send a Freshsales contact:\n");
     println!(
         "  curl -s -X POST {relay}/webhooks/contacts -H 'X-Freshtap-Token: {DEMO_TOKEN}' -H 'Content-Type: application/json' -d '{SAMPLE_CONTACT}'\n"
     );
-    println!("Then see the profile CleverTap holds:\n\n  curl -s {}/_sim/profiles/amelia.hart@example.com\n", simulator.url());
+    println!(
+        "Then see the profile CleverTap holds:\n\n  curl -s {}/_sim/profiles/amelia.hart@example.com\n",
+        simulator.url()
+    );
     tokio::spawn(crate::cli::cancel_on_signal(shutdown));
     let result = app.run_until_stopped().await.map_err(|e| e.to_string());
     simulator.shutdown().await;
@@ -123,7 +141,10 @@ pub async fn simulate(args: SimulateArgs) -> ExitCode {
         mask_pii: true,
     });
     let config = SimulatorConfig {
-        accounts: vec![SimAccount { id: args.account_id, passcodes: vec![args.passcode] }],
+        accounts: vec![SimAccount {
+            id: args.account_id,
+            passcodes: vec![args.passcode],
+        }],
         max_in_flight: args.max_in_flight,
         ..SimulatorConfig::default()
     };

@@ -71,12 +71,17 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+        let buckets = [
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            30.0,
+        ];
         let builder = PrometheusBuilder::new();
         let builder = builder
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
             .unwrap_or_else(|_| PrometheusBuilder::new());
-        Self { recorder: builder.build_recorder() }
+        Self {
+            recorder: builder.build_recorder(),
+        }
     }
 
     pub fn render(&self) -> String {
@@ -84,21 +89,30 @@ impl Metrics {
     }
 
     fn counter(&self, name: &'static str, labels: Vec<Label>, by: u64) {
-        self.recorder.register_counter(&Key::from_parts(name, labels), &META).increment(by);
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &META)
+            .increment(by);
     }
 
     fn gauge(&self, name: &'static str, labels: Vec<Label>, value: f64) {
-        self.recorder.register_gauge(&Key::from_parts(name, labels), &META).set(value);
+        self.recorder
+            .register_gauge(&Key::from_parts(name, labels), &META)
+            .set(value);
     }
 
     fn histogram(&self, name: &'static str, value: f64) {
-        self.recorder.register_histogram(&Key::from_static_name(name), &META).record(value);
+        self.recorder
+            .register_histogram(&Key::from_static_name(name), &META)
+            .record(value);
     }
 
     pub fn webhook(&self, route: &str, outcome: Intake) {
         self.counter(
             "freshtap_webhooks_total",
-            vec![Label::new("route", route.to_owned()), Label::from_static_parts("outcome", outcome.label())],
+            vec![
+                Label::new("route", route.to_owned()),
+                Label::from_static_parts("outcome", outcome.label()),
+            ],
             1,
         );
     }
@@ -117,7 +131,10 @@ impl Metrics {
         };
         self.counter(
             "freshtap_deliveries_total",
-            vec![Label::new("account", account.to_owned()), Label::from_static_parts("outcome", label)],
+            vec![
+                Label::new("account", account.to_owned()),
+                Label::from_static_parts("outcome", label),
+            ],
             1,
         );
         self.histogram("freshtap_delivery_seconds", elapsed.as_secs_f64());
@@ -134,7 +151,10 @@ impl Metrics {
         };
         self.counter(
             "freshtap_records_total",
-            vec![Label::new("account", account.to_owned()), Label::from_static_parts("outcome", label)],
+            vec![
+                Label::new("account", account.to_owned()),
+                Label::from_static_parts("outcome", label),
+            ],
             count as u64,
         );
     }
@@ -148,15 +168,27 @@ impl Metrics {
     }
 
     pub fn field_dropped(&self, field: &str) {
-        self.counter("freshtap_fields_dropped_total", vec![Label::new("field", field.to_owned())], 1);
+        self.counter(
+            "freshtap_fields_dropped_total",
+            vec![Label::new("field", field.to_owned())],
+            1,
+        );
     }
 
     pub fn body_repaired(&self, route: &str) {
-        self.counter("freshtap_bodies_repaired_total", vec![Label::new("route", route.to_owned())], 1);
+        self.counter(
+            "freshtap_bodies_repaired_total",
+            vec![Label::new("route", route.to_owned())],
+            1,
+        );
     }
 
     pub fn purged(&self, state: &'static str, count: u64) {
-        self.counter("freshtap_purged_total", vec![Label::from_static_parts("state", state)], count);
+        self.counter(
+            "freshtap_purged_total",
+            vec![Label::from_static_parts("state", state)],
+            count,
+        );
     }
 
     pub fn queue(&self, stats: &Stats, now_ms: i64) {
@@ -166,9 +198,15 @@ impl Metrics {
             ("delivered", stats.delivered),
             ("dead", stats.dead),
         ] {
-            self.gauge("freshtap_queue_rows", vec![Label::from_static_parts("state", state)], value as f64);
+            self.gauge(
+                "freshtap_queue_rows",
+                vec![Label::from_static_parts("state", state)],
+                value as f64,
+            );
         }
-        let oldest = stats.oldest_pending_ms.map_or(0.0, |t| ((now_ms - t).max(0) as f64) / 1000.0);
+        let oldest = stats
+            .oldest_pending_ms
+            .map_or(0.0, |t| ((now_ms - t).max(0) as f64) / 1000.0);
         self.gauge("freshtap_queue_oldest_pending_seconds", Vec::new(), oldest);
     }
 }

@@ -28,7 +28,10 @@ pub async fn replay(app: &AppState, letters: Vec<DeadLetter>) -> Result<ReplayRe
     let mut skipped = Vec::new();
     for letter in letters {
         if letter.record_index.is_some() || letter.code != "invalid_body" {
-            items.push(Replay { dead_letter_id: letter.id, order_keys: None });
+            items.push(Replay {
+                dead_letter_id: letter.id,
+                order_keys: None,
+            });
             continue;
         }
         let route = app
@@ -36,7 +39,10 @@ pub async fn replay(app: &AppState, letters: Vec<DeadLetter>) -> Result<ReplayRe
             .get(&letter.route)
             .or_else(|| app.accounts.get(&letter.account).map(|a| &a.upload_route));
         let Some(route) = route else {
-            skipped.push(Skipped { id: letter.id, reason: format!("route {} is no longer configured", letter.route) });
+            skipped.push(Skipped {
+                id: letter.id,
+                reason: format!("route {} is no longer configured", letter.route),
+            });
             continue;
         };
         match webhook::parse(BodyKind::from_stored(&letter.content_type), &letter.body) {
@@ -45,16 +51,30 @@ pub async fn replay(app: &AppState, letters: Vec<DeadLetter>) -> Result<ReplayRe
                 if keys.is_empty() {
                     keys.push(hex::encode(webhook::body_hash(&letter.body)));
                 }
-                items.push(Replay { dead_letter_id: letter.id, order_keys: Some(keys) });
+                items.push(Replay {
+                    dead_letter_id: letter.id,
+                    order_keys: Some(keys),
+                });
             }
             Err(error) => skipped.push(Skipped {
                 id: letter.id,
-                reason: format!("body still unreadable ({}); fix it with PUT /admin/dead-letters/{}/body", error.message, letter.id),
+                reason: format!(
+                    "body still unreadable ({}); fix it with PUT /admin/dead-letters/{}/body",
+                    error.message, letter.id
+                ),
             }),
         }
     }
     let max_age = Duration::from_secs(app.settings.delivery.max_age_hours * 3600);
     let ids = app.queue.replay(items, max_age).await?;
-    tracing::info!(replayed = ids.len(), skipped = skipped.len(), "dead letters replayed");
-    Ok(ReplayReport { replayed: ids.len(), ids, skipped })
+    tracing::info!(
+        replayed = ids.len(),
+        skipped = skipped.len(),
+        "dead letters replayed"
+    );
+    Ok(ReplayReport {
+        replayed: ids.len(),
+        ids,
+        skipped,
+    })
 }

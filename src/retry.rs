@@ -5,7 +5,9 @@ use std::time::Duration;
 /// The delay before attempt `attempt + 1`: uniformly within `[0, min(base·2^attempt, max)]`.
 /// `unit` is a random number in `[0, 1]` (the caller passes `rand::random()`).
 pub fn next_delay(attempt: u32, base: Duration, max: Duration, unit: f64) -> Duration {
-    let ceiling = base.saturating_mul(2_u32.saturating_pow(attempt.min(31))).min(max);
+    let ceiling = base
+        .saturating_mul(2_u32.saturating_pow(attempt.min(31)))
+        .min(max);
     ceiling.mul_f64(unit.clamp(0.0, 1.0))
 }
 
@@ -56,7 +58,11 @@ mod tests {
             (2, 7.0, Duration::from_secs(4)),
         ];
         for (attempt, unit, expected) in cases {
-            assert_eq!(next_delay(attempt, base, max, unit), expected, "attempt {attempt}, unit {unit}");
+            assert_eq!(
+                next_delay(attempt, base, max, unit),
+                expected,
+                "attempt {attempt}, unit {unit}"
+            );
         }
     }
 

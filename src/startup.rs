@@ -72,19 +72,25 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Checks the settings, compiles every route and builds every account's client.
-    pub fn new(settings: Settings, queue: Queue, shutdown: CancellationToken) -> Result<Self, StartupError> {
+    pub fn new(
+        settings: Settings,
+        queue: Queue,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartupError> {
         let mut problems = settings.check();
         let mapping_settings = settings.mapping_settings();
         let mut routes = HashMap::new();
         for (name, route) in &settings.routes {
             let template = match &route.template {
-                Some(path) if route.mode != Mode::Passthrough => match crate::templates::source(path) {
-                    Ok(text) => Some((path.clone(), text)),
-                    Err(error) => {
-                        problems.push(format!("routes.{name}.template: {error}"));
-                        continue;
+                Some(path) if route.mode != Mode::Passthrough => {
+                    match crate::templates::source(path) {
+                        Ok(text) => Some((path.clone(), text)),
+                        Err(error) => {
+                            problems.push(format!("routes.{name}.template: {error}"));
+                            continue;
+                        }
                     }
-                },
+                }
                 _ => None,
             };
             let compiled = RouteMapping::compile(
@@ -108,12 +114,23 @@ impl AppState {
                 .or(settings.auth.token.as_ref())
                 .map(|t| t.list().into_iter().map(Credential::new).collect())
                 .unwrap_or_default();
-            routes.insert(name.clone(), Route { name: name.clone(), account: route.account.clone(), tokens, mapping });
+            routes.insert(
+                name.clone(),
+                Route {
+                    name: name.clone(),
+                    account: route.account.clone(),
+                    tokens,
+                    mapping,
+                },
+            );
         }
         let mut accounts = HashMap::new();
         let timeout = Duration::from_secs(settings.delivery.request_timeout_secs);
         for (name, account) in &settings.clevertap.accounts {
-            let (Some(account_id), Some(passcode)) = (&account.account_id, &account.passcode) else { continue };
+            let (Some(account_id), Some(passcode)) = (&account.account_id, &account.passcode)
+            else {
+                continue;
+            };
             let client = match Client::new(name, account, timeout) {
                 Ok(client) => client,
                 Err(error) => {
@@ -129,7 +146,9 @@ impl AppState {
                 None,
                 &mapping_settings,
             )
-            .map_err(|errors| StartupError::Config(errors.iter().map(ToString::to_string).collect()))?;
+            .map_err(|errors| {
+                StartupError::Config(errors.iter().map(ToString::to_string).collect())
+            })?;
             let upload_route = Route {
                 name: format!("_upload:{name}"),
                 account: name.clone(),
@@ -151,7 +170,9 @@ impl AppState {
             return Err(StartupError::Config(problems));
         }
         let admin = settings.auth.admin_token.as_ref().map(Credential::new);
-        let pii = Pii { mask: settings.log.mask_pii };
+        let pii = Pii {
+            mask: settings.log.mask_pii,
+        };
         Ok(Self(Arc::new(Inner {
             settings,
             queue,
@@ -178,7 +199,10 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: Settings, shutdown: CancellationToken) -> Result<Self, StartupError> {
+    pub async fn build(
+        settings: Settings,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartupError> {
         let problems = settings.check();
         if !problems.is_empty() {
             return Err(StartupError::Config(problems));
@@ -187,12 +211,22 @@ impl Application {
         let bind = settings.server.bind;
         let admin_bind = settings.server.admin_bind;
         let state = AppState::new(settings, queue, shutdown)?;
-        let listener = TcpListener::bind(bind).await.map_err(|e| StartupError::Bind(bind, e))?;
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|e| StartupError::Bind(bind, e))?;
         let admin_listener = match admin_bind {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| StartupError::Bind(addr, e))?),
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartupError::Bind(addr, e))?,
+            ),
             None => None,
         };
-        Ok(Self { listener, admin_listener, state })
+        Ok(Self {
+            listener,
+            admin_listener,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -200,7 +234,10 @@ impl Application {
     }
 
     pub fn admin_port(&self) -> Option<u16> {
-        self.admin_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port())
+        self.admin_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     pub fn state(&self) -> AppState {
@@ -216,10 +253,15 @@ impl Application {
         let separate_admin = self.admin_listener.is_some();
         let main_router = http::router(state.clone(), !separate_admin);
         let port = self.listener.local_addr().map_or(0, |a| a.port());
-        let main = axum::serve(self.listener, main_router).with_graceful_shutdown(token.clone().cancelled_owned());
+        let main = axum::serve(self.listener, main_router)
+            .with_graceful_shutdown(token.clone().cancelled_owned());
         let admin = self.admin_listener.map(|listener| {
             let router = http::admin_router(state.clone());
-            tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(token.clone().cancelled_owned()).into_future())
+            tokio::spawn(
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(token.clone().cancelled_owned())
+                    .into_future(),
+            )
         });
         tracing::info!(port, "freshtap is listening");
         main.await.map_err(StartupError::Serve)?;

@@ -7,9 +7,15 @@ use crate::config::{LogFormat, LogSettings};
 /// Installs the process-wide subscriber once; later calls (tests) are no-ops.
 pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_new(&settings.level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match settings.format {
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
 }
@@ -27,7 +33,9 @@ impl Pii {
             return value.to_owned();
         }
         match value.split_once('@') {
-            Some((local, domain)) => format!("{}***@{domain}", local.chars().take(2).collect::<String>()),
+            Some((local, domain)) => {
+                format!("{}***@{domain}", local.chars().take(2).collect::<String>())
+            }
             None => self.text(value),
         }
     }

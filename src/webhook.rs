@@ -21,7 +21,12 @@ impl BodyKind {
                 _ => Self::Form,
             });
         };
-        let essence = header.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = header
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match essence.as_str() {
             "application/json" | "text/json" => Some(Self::Json),
             "application/x-www-form-urlencoded" => Some(Self::Form),
@@ -38,7 +43,11 @@ impl BodyKind {
     }
 
     pub fn from_stored(content_type: &str) -> Self {
-        if content_type == Self::Form.as_str() { Self::Form } else { Self::Json }
+        if content_type == Self::Form.as_str() {
+            Self::Form
+        } else {
+            Self::Json
+        }
     }
 }
 
@@ -60,14 +69,23 @@ pub struct Parsed {
 /// accepted once always reads the same way.
 pub fn parse(kind: BodyKind, body: &[u8]) -> Result<Parsed, BodyError> {
     match kind {
-        BodyKind::Form => Ok(Parsed { value: parse_form(body), repaired: false }),
+        BodyKind::Form => Ok(Parsed {
+            value: parse_form(body),
+            repaired: false,
+        }),
         BodyKind::Json => match serde_json::from_slice::<Value>(body) {
-            Ok(value) => Ok(Parsed { value, repaired: false }),
+            Ok(value) => Ok(Parsed {
+                value,
+                repaired: false,
+            }),
             Err(error) => {
                 if let Some(fixed) = crate::mapping::repair_json(body)
                     && let Ok(value) = serde_json::from_slice::<Value>(&fixed)
                 {
-                    return Ok(Parsed { value, repaired: true });
+                    return Ok(Parsed {
+                        value,
+                        repaired: true,
+                    });
                 }
                 Err(BodyError {
                     message: format!(
@@ -110,18 +128,28 @@ pub fn is_test_payload(body: &Value) -> bool {
     let mut dummy_id = false;
     let mut found_email = false;
     walk(body, None, &mut |key, value| match value {
-        Value::String(s) if s.eq_ignore_ascii_case("support-team@freshsales.io") => found_email = true,
+        Value::String(s) if s.eq_ignore_ascii_case("support-team@freshsales.io") => {
+            found_email = true
+        }
         Value::String(s) if s == "freshsales" => freshsales += 1,
-        Value::Number(n) if n.as_i64() == Some(123_456) && key.is_some_and(|k| k.ends_with("_id")) => {
+        Value::Number(n)
+            if n.as_i64() == Some(123_456) && key.is_some_and(|k| k.ends_with("_id")) =>
+        {
             dummy_id = true;
         }
-        Value::String(s) if s == "123456" && key.is_some_and(|k| k.ends_with("_id")) => dummy_id = true,
+        Value::String(s) if s == "123456" && key.is_some_and(|k| k.ends_with("_id")) => {
+            dummy_id = true
+        }
         _ => {}
     });
     found_email || (dummy_id && freshsales >= 2)
 }
 
-fn walk<'a>(value: &'a Value, key: Option<&'a str>, visit: &mut impl FnMut(Option<&'a str>, &'a Value)) {
+fn walk<'a>(
+    value: &'a Value,
+    key: Option<&'a str>,
+    visit: &mut impl FnMut(Option<&'a str>, &'a Value),
+) {
     match value {
         Value::Object(map) => map.iter().for_each(|(k, v)| walk(v, Some(k), visit)),
         Value::Array(items) => items.iter().for_each(|v| walk(v, key, visit)),
@@ -138,21 +166,34 @@ mod tests {
     fn content_types_are_recognised_or_refused() {
         let cases = [
             (Some("application/json"), &b"{}"[..], Some(BodyKind::Json)),
-            (Some("application/json; charset=utf-8"), b"{}", Some(BodyKind::Json)),
-            (Some("application/x-www-form-urlencoded"), b"a=b", Some(BodyKind::Form)),
+            (
+                Some("application/json; charset=utf-8"),
+                b"{}",
+                Some(BodyKind::Json),
+            ),
+            (
+                Some("application/x-www-form-urlencoded"),
+                b"a=b",
+                Some(BodyKind::Form),
+            ),
             (None, b"  {\"a\":1}", Some(BodyKind::Json)),
             (None, b"a=1&b=2", Some(BodyKind::Form)),
             (Some("application/xml"), b"<a/>", None),
             (Some("text/plain"), b"{}", None),
         ];
         for (header, body, expected) in cases {
-            assert_eq!(BodyKind::from_content_type(header, body), expected, "{header:?}");
+            assert_eq!(
+                BodyKind::from_content_type(header, body),
+                expected,
+                "{header:?}"
+            );
         }
     }
 
     #[test]
     fn broken_json_names_line_and_column() {
-        let error = parse(BodyKind::Json, b"{\n \"a\": \"Dwayne \"The Rock\"\"}").expect_err("invalid");
+        let error =
+            parse(BodyKind::Json, b"{\n \"a\": \"Dwayne \"The Rock\"\"}").expect_err("invalid");
         assert!(error.message.contains("line 2 column"), "{}", error.message);
     }
 
@@ -174,13 +215,17 @@ mod tests {
         let simple = json!({"contact_id":123456,"contact_first_name":"freshsales","contact_last_name":"freshsales",
             "contact_email":"support-team@freshsales.io"});
         let advanced = json!({"d":[{"objectId":"support-team@freshsales.io","type":"profile"}]});
-        let ids_only = json!({"deal_id":123456,"deal_name":"freshsales","deal_owner_name":"freshsales"});
+        let ids_only =
+            json!({"deal_id":123456,"deal_name":"freshsales","deal_owner_name":"freshsales"});
         let real = json!({"contact_id":16_001_234_567_i64,"contact_first_name":"Amelia","contact_email":"amelia@example.com"});
         let one_word = json!({"deal_id":123456,"deal_name":"freshsales"});
         assert!(is_test_payload(&simple), "simple");
         assert!(is_test_payload(&advanced), "advanced");
         assert!(is_test_payload(&ids_only), "ids");
         assert!(!is_test_payload(&real), "real contact");
-        assert!(!is_test_payload(&one_word), "one freshsales value is not enough");
+        assert!(
+            !is_test_payload(&one_word),
+            "one freshsales value is not enough"
+        );
     }
 }

@@ -22,16 +22,33 @@ mod tests {
 
     #[test]
     fn rows_are_packed_within_both_caps() {
-        let cases: [(&str, Vec<(usize, usize)>, usize, usize, usize); 6] = [
+        type Case = (&'static str, Vec<(usize, usize)>, usize, usize, usize);
+        let cases: [Case; 6] = [
             ("all fit", vec![(1, 100), (1, 100)], 10, 1000, 2),
             ("record cap", vec![(1, 10); 5], 3, 1000, 3),
             ("byte cap", vec![(1, 400), (1, 400), (1, 400)], 10, 1000, 2),
-            ("oversized first row goes alone", vec![(1, 5000), (1, 10)], 10, 1000, 1),
-            ("multi-record rows stay whole", vec![(2, 10), (2, 10)], 3, 1000, 1),
+            (
+                "oversized first row goes alone",
+                vec![(1, 5000), (1, 10)],
+                10,
+                1000,
+                1,
+            ),
+            (
+                "multi-record rows stay whole",
+                vec![(2, 10), (2, 10)],
+                3,
+                1000,
+                1,
+            ),
             ("nothing", vec![], 10, 1000, 0),
         ];
         for (name, rows, max_records, max_bytes, expected) in cases {
-            assert_eq!(rows_that_fit(&rows, max_records, max_bytes), expected, "{name}");
+            assert_eq!(
+                rows_that_fit(&rows, max_records, max_bytes),
+                expected,
+                "{name}"
+            );
         }
     }
 }

@@ -9,7 +9,11 @@ use super::model::UploadResponse;
 /// What came back from one `/1/upload` request.
 #[derive(Debug, Clone)]
 pub enum Reply {
-    Http { status: u16, retry_after: Option<String>, body: Vec<u8> },
+    Http {
+        status: u16,
+        retry_after: Option<String>,
+        body: Vec<u8>,
+    },
     Timeout,
     Connect(String),
     Other(String),
@@ -18,9 +22,14 @@ pub enum Reply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordVerdict {
     Delivered,
-    Dead { code: String, reason: String },
+    Dead {
+        code: String,
+        reason: String,
+    },
     /// CleverTap's 555 "miscellaneous server error": this record alone is retried.
-    Retry { reason: String },
+    Retry {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +37,11 @@ pub enum Verdict {
     /// One verdict per record sent, in order.
     Records(Vec<RecordVerdict>),
     /// Nothing was stored (or the outcome is unknown): every record again, later.
-    RetryAll { retry_after: Option<Duration>, count_attempt: bool, reason: String },
+    RetryAll {
+        retry_after: Option<Duration>,
+        count_attempt: bool,
+        reason: String,
+    },
     /// Credentials or configuration are wrong: burn nothing, stop sending to the account.
     Pause { reason: String },
     /// The request as a whole was refused: split it to find the record at fault.
@@ -41,9 +54,15 @@ pub fn classify(reply: &Reply, sent: &[Value], now: SystemTime) -> Verdict {
         Reply::Timeout => retry("timed out waiting for CleverTap"),
         Reply::Connect(error) => retry(&format!("could not connect to CleverTap: {error}")),
         Reply::Other(error) => retry(&format!("request to CleverTap failed: {error}")),
-        Reply::Http { status, retry_after, body } => match status {
+        Reply::Http {
+            status,
+            retry_after,
+            body,
+        } => match status {
             200..=299 => classify_success(body, sent),
-            400 | 413 => Verdict::Bisect { reason: format!("CleverTap answered {status}: {}", error_text(body)) },
+            400 | 413 => Verdict::Bisect {
+                reason: format!("CleverTap answered {status}: {}", error_text(body)),
+            },
             401 | 403 => Verdict::Pause {
                 reason: format!(
                     "CleverTap answered {status} ({}): check account_id, passcode and region",
@@ -54,12 +73,16 @@ pub fn classify(reply: &Reply, sent: &[Value], now: SystemTime) -> Verdict {
                 reason: format!("CleverTap answered {status}: check base_url and region"),
             },
             429 => Verdict::RetryAll {
-                retry_after: retry_after.as_deref().and_then(|v| parse_retry_after(v, now)),
+                retry_after: retry_after
+                    .as_deref()
+                    .and_then(|v| parse_retry_after(v, now)),
                 count_attempt: false,
                 reason: "CleverTap answered 429: too many concurrent requests".into(),
             },
             _ => Verdict::RetryAll {
-                retry_after: retry_after.as_deref().and_then(|v| parse_retry_after(v, now)),
+                retry_after: retry_after
+                    .as_deref()
+                    .and_then(|v| parse_retry_after(v, now)),
                 count_attempt: true,
                 reason: format!("CleverTap answered {status}"),
             },
@@ -68,7 +91,11 @@ pub fn classify(reply: &Reply, sent: &[Value], now: SystemTime) -> Verdict {
 }
 
 fn retry(reason: &str) -> Verdict {
-    Verdict::RetryAll { retry_after: None, count_attempt: true, reason: reason.to_owned() }
+    Verdict::RetryAll {
+        retry_after: None,
+        count_attempt: true,
+        reason: reason.to_owned(),
+    }
 }
 
 fn error_text(body: &[u8]) -> String {
@@ -84,7 +111,9 @@ fn classify_success(body: &[u8], sent: &[Value]) -> Verdict {
     };
     if response.unprocessed.is_empty() {
         return if response.processed == Some(0) && !sent.is_empty() {
-            Verdict::Bisect { reason: "CleverTap processed 0 records and named none".into() }
+            Verdict::Bisect {
+                reason: "CleverTap processed 0 records and named none".into(),
+            }
         } else {
             Verdict::Records(vec![RecordVerdict::Delivered; sent.len()])
         };
@@ -92,9 +121,14 @@ fn classify_success(body: &[u8], sent: &[Value]) -> Verdict {
     let mut verdicts = vec![RecordVerdict::Delivered; sent.len()];
     for item in &response.unprocessed {
         let verdict = if item.code == "555" {
-            RecordVerdict::Retry { reason: format!("555: {}", item.error) }
+            RecordVerdict::Retry {
+                reason: format!("555: {}", item.error),
+            }
         } else {
-            RecordVerdict::Dead { code: item.code.clone(), reason: item.error.clone() }
+            RecordVerdict::Dead {
+                code: item.code.clone(),
+                reason: item.error.clone(),
+            }
         };
         for index in blamed(item, sent) {
             verdicts[index] = verdict.clone();
@@ -109,7 +143,9 @@ fn blamed(item: &super::model::Unprocessed, sent: &[Value]) -> Vec<usize> {
     if let Some(index) = item.skipped_index().filter(|i| *i < sent.len()) {
         return vec![index];
     }
-    let Some(echo) = &item.record else { return Vec::new() };
+    let Some(echo) = &item.record else {
+        return Vec::new();
+    };
     let exact: Vec<usize> = (0..sent.len())
         .filter(|&i| {
             same_id(&sent[i], echo)
@@ -120,14 +156,18 @@ fn blamed(item: &super::model::Unprocessed, sent: &[Value]) -> Vec<usize> {
     if !exact.is_empty() {
         return exact;
     }
-    (0..sent.len()).filter(|&i| same_id(&sent[i], echo)).collect()
+    (0..sent.len())
+        .filter(|&i| same_id(&sent[i], echo))
+        .collect()
 }
 
 fn same_id(a: &Value, b: &Value) -> bool {
-    ["identity", "objectId", "FBID", "GPID"].iter().any(|key| match (a.get(*key), b.get(*key)) {
-        (Some(x), Some(y)) => id_text(x) == id_text(y),
-        _ => false,
-    })
+    ["identity", "objectId", "FBID", "GPID"]
+        .iter()
+        .any(|key| match (a.get(*key), b.get(*key)) {
+            (Some(x), Some(y)) => id_text(x) == id_text(y),
+            _ => false,
+        })
 }
 
 fn id_text(v: &Value) -> String {
@@ -153,15 +193,24 @@ mod tests {
     use serde_json::json;
 
     fn http(status: u16, body: &str) -> Reply {
-        Reply::Http { status, retry_after: None, body: body.as_bytes().to_vec() }
+        Reply::Http {
+            status,
+            retry_after: None,
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     fn records(n: usize) -> Vec<Value> {
-        (0..n).map(|i| json!({"identity": format!("{i}"), "type": "profile"})).collect()
+        (0..n)
+            .map(|i| json!({"identity": format!("{i}"), "type": "profile"}))
+            .collect()
     }
 
     fn dead(code: &str) -> RecordVerdict {
-        RecordVerdict::Dead { code: code.into(), reason: String::new() }
+        RecordVerdict::Dead {
+            code: code.into(),
+            reason: String::new(),
+        }
     }
 
     /// Verdicts with reasons blanked, to compare codes only.
@@ -171,7 +220,9 @@ mod tests {
                 .into_iter()
                 .map(|v| match v {
                     RecordVerdict::Dead { code, .. } => dead(&code),
-                    RecordVerdict::Retry { .. } => RecordVerdict::Retry { reason: String::new() },
+                    RecordVerdict::Retry { .. } => RecordVerdict::Retry {
+                        reason: String::new(),
+                    },
                     other => other,
                 })
                 .collect(),
@@ -185,15 +236,48 @@ mod tests {
         let f3 = r#"{"status":"partial","processed":1,"unprocessed":[{"status":"fail","code":515,"error":"Profile data is incorrect. Email is not valid.Skipped record number : 2","record":{"identity":"4"}}]}"#;
         let f8 = r#"{"status":"success","processed":0,"unprocessed":[{"status":"fail","code":525,"error":"Timestamp should be present in the Unix Epoch format. Skipped record number : 1","record":"{ \"identity\" : \"22\" }"},{"status":"fail","code":525,"error":"Timestamp should be present in the Unix Epoch format. Skipped record number : 2","record":"{ \"identity\" : \"23\" }"}]}"#;
         let cases: Vec<(&str, Reply, usize, Vec<RecordVerdict>)> = vec![
-            ("F1 all processed", http(200, r#"{"status":"success","processed":2,"unprocessed":[]}"#), 2,
-             vec![RecordVerdict::Delivered, RecordVerdict::Delivered]),
-            ("F3 partial", http(200, f3), 2, vec![RecordVerdict::Delivered, dead("515")]),
-            ("F8 string records, success status", http(200, f8), 2, vec![dead("525"), dead("525")]),
-            ("555 retried alone", http(200, r#"{"status":"partial","processed":1,"unprocessed":[{"code":555,"error":"misc. Skipped record number : 1"}]}"#), 2,
-             vec![RecordVerdict::Retry { reason: String::new() }, RecordVerdict::Delivered]),
+            (
+                "F1 all processed",
+                http(
+                    200,
+                    r#"{"status":"success","processed":2,"unprocessed":[]}"#,
+                ),
+                2,
+                vec![RecordVerdict::Delivered, RecordVerdict::Delivered],
+            ),
+            (
+                "F3 partial",
+                http(200, f3),
+                2,
+                vec![RecordVerdict::Delivered, dead("515")],
+            ),
+            (
+                "F8 string records, success status",
+                http(200, f8),
+                2,
+                vec![dead("525"), dead("525")],
+            ),
+            (
+                "555 retried alone",
+                http(
+                    200,
+                    r#"{"status":"partial","processed":1,"unprocessed":[{"code":555,"error":"misc. Skipped record number : 1"}]}"#,
+                ),
+                2,
+                vec![
+                    RecordVerdict::Retry {
+                        reason: String::new(),
+                    },
+                    RecordVerdict::Delivered,
+                ],
+            ),
         ];
         for (name, reply, n, expected) in cases {
-            assert_eq!(codes(classify(&reply, &records(n), now)), expected, "{name}");
+            assert_eq!(
+                codes(classify(&reply, &records(n), now)),
+                expected,
+                "{name}"
+            );
         }
     }
 
@@ -203,15 +287,35 @@ mod tests {
         let sent = records(3);
         let kind = |v: Verdict| match v {
             Verdict::Records(_) => "records",
-            Verdict::RetryAll { count_attempt: true, .. } => "retry",
-            Verdict::RetryAll { count_attempt: false, .. } => "retry-free",
+            Verdict::RetryAll {
+                count_attempt: true,
+                ..
+            } => "retry",
+            Verdict::RetryAll {
+                count_attempt: false,
+                ..
+            } => "retry-free",
             Verdict::Pause { .. } => "pause",
             Verdict::Bisect { .. } => "bisect",
         };
         let cases = [
-            ("400 malformed", http(400, r#"{"status":"fail","error":"Malformed request","code":400}"#), "bisect"),
+            (
+                "400 malformed",
+                http(
+                    400,
+                    r#"{"status":"fail","error":"Malformed request","code":400}"#,
+                ),
+                "bisect",
+            ),
             ("413 too large", http(413, ""), "bisect"),
-            ("401 F7", http(401, r#"{"status":"fail","error":"Account ID is not valid","code":401}"#), "pause"),
+            (
+                "401 F7",
+                http(
+                    401,
+                    r#"{"status":"fail","error":"Account ID is not valid","code":401}"#,
+                ),
+                "pause",
+            ),
             ("403", http(403, ""), "pause"),
             ("404 wrong base_url", http(404, "<html>"), "pause"),
             ("405", http(405, ""), "pause"),
@@ -223,7 +327,11 @@ mod tests {
             ("504", http(504, ""), "retry"),
             ("timeout", Reply::Timeout, "retry"),
             ("refused", Reply::Connect("refused".into()), "retry"),
-            ("200 nothing processed, nothing named", http(200, r#"{"status":"fail","processed":0,"unprocessed":[]}"#), "bisect"),
+            (
+                "200 nothing processed, nothing named",
+                http(200, r#"{"status":"fail","processed":0,"unprocessed":[]}"#),
+                "bisect",
+            ),
             ("200 not json", http(200, "<html>"), "retry"),
         ];
         for (name, reply, expected) in cases {
@@ -238,7 +346,10 @@ mod tests {
             json!({"identity":"b","type":"event","evtName":"Deal Won"}),
         ];
         let body = r#"{"status":"partial","processed":1,"unprocessed":[{"code":512,"error":"nested","record":{"identity":"b","type":"event","evtName":"Deal Won"}}]}"#;
-        assert_eq!(codes(classify(&http(200, body), &sent, SystemTime::now())), vec![RecordVerdict::Delivered, dead("512")]);
+        assert_eq!(
+            codes(classify(&http(200, body), &sent, SystemTime::now())),
+            vec![RecordVerdict::Delivered, dead("512")]
+        );
     }
 
     #[test]
@@ -248,7 +359,13 @@ mod tests {
         let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
         assert_eq!(parse_retry_after("soon", now), None);
-        let reply = Reply::Http { status: 429, retry_after: Some("3".into()), body: Vec::new() };
-        assert!(matches!(classify(&reply, &records(1), now), Verdict::RetryAll { retry_after: Some(d), .. } if d == Duration::from_secs(3)));
+        let reply = Reply::Http {
+            status: 429,
+            retry_after: Some("3".into()),
+            body: Vec::new(),
+        };
+        assert!(
+            matches!(classify(&reply, &records(1), now), Verdict::RetryAll { retry_after: Some(d), .. } if d == Duration::from_secs(3))
+        );
     }
 }

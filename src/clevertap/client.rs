@@ -26,8 +26,14 @@ pub enum ClientError {
 }
 
 impl Client {
-    pub fn new(name: &str, account: &AccountSettings, timeout: Duration) -> Result<Self, ClientError> {
-        let (Some(account_id), Some(passcode)) = (account.account_id.clone(), account.passcode.clone()) else {
+    pub fn new(
+        name: &str,
+        account: &AccountSettings,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let (Some(account_id), Some(passcode)) =
+            (account.account_id.clone(), account.passcode.clone())
+        else {
             return Err(ClientError::MissingCredentials(name.to_owned()));
         };
         let base = match &account.base_url {
@@ -37,19 +43,29 @@ impl Client {
                     .iter()
                     .find(|(region, _)| *region == account.region)
                     .map(|(_, host)| *host)
-                    .ok_or_else(|| ClientError::UnknownRegion(name.to_owned(), account.region.clone()))?;
+                    .ok_or_else(|| {
+                        ClientError::UnknownRegion(name.to_owned(), account.region.clone())
+                    })?;
                 format!("https://{host}")
             }
         };
         if base.starts_with("http://") && !is_loopback(&base) {
-            tracing::warn!(account = name, "base_url is plain http to a non-loopback host; CleverTap itself is https only");
+            tracing::warn!(
+                account = name,
+                "base_url is plain http to a non-loopback host; CleverTap itself is https only"
+            );
         }
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5).min(timeout))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
-        Ok(Self { http, url: format!("{base}/1/upload"), account_id, passcode })
+        Ok(Self {
+            http,
+            url: format!("{base}/1/upload"),
+            account_id,
+            passcode,
+        })
     }
 
     pub fn url(&self) -> &str {
@@ -78,7 +94,11 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         match response.bytes().await {
-            Ok(body) => Reply::Http { status, retry_after, body: body.to_vec() },
+            Ok(body) => Reply::Http {
+                status,
+                retry_after,
+                body: body.to_vec(),
+            },
             Err(error) => transport_error(&error),
         }
     }
@@ -95,6 +115,10 @@ fn transport_error(error: &reqwest::Error) -> Reply {
 }
 
 fn is_loopback(url: &str) -> bool {
-    let host = url.trim_start_matches("http://").split(['/', ':']).next().unwrap_or("");
+    let host = url
+        .trim_start_matches("http://")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
     host == "localhost" || host.starts_with("127.") || host == "[::1]"
 }

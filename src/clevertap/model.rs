@@ -44,35 +44,59 @@ impl UploadResponse {
             .and_then(Value::as_array)
             .map(|items| items.iter().map(Unprocessed::from_value).collect())
             .unwrap_or_default();
-        Some(Self { processed, unprocessed })
+        Some(Self {
+            processed,
+            unprocessed,
+        })
     }
 }
 
 impl Unprocessed {
     fn from_value(item: &Value) -> Self {
         let Some(object) = item.as_object() else {
-            return Self { code: "0".into(), error: item.to_string(), record: None };
+            return Self {
+                code: "0".into(),
+                error: item.to_string(),
+                record: None,
+            };
         };
         if let Some(code) = object.get("code") {
             let code = match code {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            let error = object.get("error").and_then(Value::as_str).unwrap_or("").to_owned();
+            let error = object
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
             let record = match object.get("record") {
                 Some(Value::String(text)) => serde_json::from_str(text).ok(),
                 Some(value) => Some(value.clone()),
                 None => None,
             };
-            return Self { code, error, record };
+            return Self {
+                code,
+                error,
+                record,
+            };
         }
         // Oct 2017 shape: {"<record JSON>": "<error>"} with no code.
         let (record, error) = object
             .iter()
             .next()
-            .map(|(k, v)| (serde_json::from_str(k).ok(), v.as_str().unwrap_or("").to_owned()))
+            .map(|(k, v)| {
+                (
+                    serde_json::from_str(k).ok(),
+                    v.as_str().unwrap_or("").to_owned(),
+                )
+            })
             .unwrap_or((None, String::new()));
-        Self { code: "0".into(), error, record }
+        Self {
+            code: "0".into(),
+            error,
+            record,
+        }
     }
 
     /// `k` of "Skipped record number : k" (1-based), as a 0-based index.
@@ -92,14 +116,21 @@ mod tests {
     #[test]
     fn record_numbers_are_read_whatever_the_spacing() {
         let cases = [
-            ("Profile data is incorrect. Email is not valid.Skipped record number : 2", Some(1)),
+            (
+                "Profile data is incorrect. Email is not valid.Skipped record number : 2",
+                Some(1),
+            ),
             ("Skipped record number: 1", Some(0)),
             ("Skipped record number :12 trailing", Some(11)),
             ("no number here", None),
             ("Skipped record number : 0", None),
         ];
         for (error, expected) in cases {
-            let item = Unprocessed { code: "515".into(), error: error.into(), record: None };
+            let item = Unprocessed {
+                code: "515".into(),
+                error: error.into(),
+                record: None,
+            };
             assert_eq!(item.skipped_index(), expected, "{error}");
         }
     }
@@ -112,7 +143,14 @@ mod tests {
         assert_eq!(parsed.unprocessed[0].code, "515");
         let string_record = br#"{"status":"success","processed":0,"unprocessed":[{"status":"fail","code":525,"error":"e","record":"{ \"identity\" : \"22\" }"}]}"#;
         let parsed = UploadResponse::parse(string_record).expect("parses");
-        assert_eq!(parsed.unprocessed[0].record.as_ref().and_then(|r| r.get("identity")).and_then(Value::as_str), Some("22"));
+        assert_eq!(
+            parsed.unprocessed[0]
+                .record
+                .as_ref()
+                .and_then(|r| r.get("identity"))
+                .and_then(Value::as_str),
+            Some("22")
+        );
         let no_code = br#"{"status":"fail","processed":0,"unprocessed":[{"{\"identity\":\"9\"}":"bad record"}]}"#;
         let parsed = UploadResponse::parse(no_code).expect("parses");
         assert_eq!(parsed.unprocessed[0].code, "0");
@@ -122,6 +160,9 @@ mod tests {
 
     #[test]
     fn the_envelope_joins_records() {
-        assert_eq!(upload_body(&[b"{\"a\":1}", b"{\"b\":2}"]), b"{\"d\":[{\"a\":1},{\"b\":2}]}".to_vec());
+        assert_eq!(
+            upload_body(&[b"{\"a\":1}", b"{\"b\":2}"]),
+            b"{\"d\":[{\"a\":1},{\"b\":2}]}".to_vec()
+        );
     }
 }

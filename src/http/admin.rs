@@ -22,7 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/stats", get(stats))
         .route("/admin/dead-letters", get(list_dead_letters))
         .route("/admin/dead-letters/replay", post(replay_matching))
-        .route("/admin/dead-letters/{id}", axum::routing::delete(delete_dead_letter))
+        .route(
+            "/admin/dead-letters/{id}",
+            axum::routing::delete(delete_dead_letter),
+        )
         .route("/admin/dead-letters/{id}/replay", post(replay_one))
         .route("/admin/dead-letters/{id}/body", put(set_body))
         .route("/admin/webhooks", get(webhook_lookup))
@@ -33,7 +36,9 @@ pub fn router() -> Router<AppState> {
 /// With no admin token configured the admin API does not exist (404), never open.
 fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(admin) = &app.admin else {
-        return Err(ApiError::NotFound("the admin API is disabled (set auth.admin_token)".into()));
+        return Err(ApiError::NotFound(
+            "the admin API is disabled (set auth.admin_token)".into(),
+        ));
     };
     if auth::admin_ok(headers, admin) {
         Ok(())
@@ -44,7 +49,9 @@ fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339()).unwrap_or_default()
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
 }
 
 fn dead_letter_json(letter: &DeadLetter) -> Value {
@@ -68,17 +75,26 @@ fn dead_letter_json(letter: &DeadLetter) -> Value {
 async fn stats(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
     let stats = app.queue.stats().await?;
-    let oldest = stats.oldest_pending_ms.map(|t| (now_ms() - t).max(0) / 1000);
+    let oldest = stats
+        .oldest_pending_ms
+        .map(|t| (now_ms() - t).max(0) / 1000);
     let paused: Vec<Value> = app
         .pauses
         .all()
         .into_iter()
         .map(|(account, p)| {
-            let kind = if p.kind == PauseKind::Manual { "manual" } else { "refused" };
+            let kind = if p.kind == PauseKind::Manual {
+                "manual"
+            } else {
+                "refused"
+            };
             json!({"account": account, "since": iso(p.since_ms), "reason": p.reason, "kind": kind})
         })
         .collect();
-    Ok(Json(json!({"rows": stats, "oldest_pending_seconds": oldest, "paused_accounts": paused})).into_response())
+    Ok(
+        Json(json!({"rows": stats, "oldest_pending_seconds": oldest, "paused_accounts": paused}))
+            .into_response(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,21 +105,38 @@ struct ListQuery {
     after: Option<i64>,
 }
 
-async fn list_dead_letters(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+async fn list_dead_letters(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let items = app
         .queue
-        .dead_letters(DeadLetterFilter { route: q.route, code: q.code, limit, after: q.after })
+        .dead_letters(DeadLetterFilter {
+            route: q.route,
+            code: q.code,
+            limit,
+            after: q.after,
+        })
         .await?;
-    let next_after = (items.len() == limit).then(|| items.last().map(|l| l.id)).flatten();
+    let next_after = (items.len() == limit)
+        .then(|| items.last().map(|l| l.id))
+        .flatten();
     let items: Vec<Value> = items.iter().map(dead_letter_json).collect();
     Ok(Json(json!({"items": items, "next_after": next_after})).into_response())
 }
 
-async fn webhook_lookup(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<std::collections::HashMap<String, String>>) -> Result<Response, ApiError> {
+async fn webhook_lookup(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
-    let request_id = q.get("request_id").ok_or_else(|| ApiError::BadRequest("request_id is required".into()))?;
+    let request_id = q
+        .get("request_id")
+        .ok_or_else(|| ApiError::BadRequest("request_id is required".into()))?;
     let view = app
         .queue
         .webhook_by_request_id(request_id)
@@ -118,12 +151,23 @@ async fn webhook_lookup(State(app): State<AppState>, headers: HeaderMap, Query(q
     .into_response())
 }
 
-async fn set_body(State(app): State<AppState>, headers: HeaderMap, Path(id): Path<i64>, body: Bytes) -> Result<Response, ApiError> {
+async fn set_body(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let kind = BodyKind::from_content_type(content_type, &body)
         .ok_or_else(|| ApiError::UnsupportedType(content_type.unwrap_or_default().to_owned()))?;
-    match app.queue.set_body(id, body.to_vec(), kind.as_str().to_owned()).await? {
+    match app
+        .queue
+        .set_body(id, body.to_vec(), kind.as_str().to_owned())
+        .await?
+    {
         SetBody::Replaced => {
             tracing::info!(dead_letter = id, "invalid body replaced by an operator");
             Ok(Json(json!({"status": "replaced", "id": id})).into_response())
@@ -135,9 +179,17 @@ async fn set_body(State(app): State<AppState>, headers: HeaderMap, Path(id): Pat
     }
 }
 
-async fn replay_one(State(app): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Result<Response, ApiError> {
+async fn replay_one(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
-    let letter = app.queue.dead_letter(id).await?.ok_or_else(|| ApiError::NotFound(format!("no dead letter {id}")))?;
+    let letter = app
+        .queue
+        .dead_letter(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no dead letter {id}")))?;
     let report = replay(&app, vec![letter]).await?;
     Ok(Json(report).into_response())
 }
@@ -150,17 +202,28 @@ struct ReplayQuery {
     all: bool,
 }
 
-async fn replay_matching(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<ReplayQuery>) -> Result<Response, ApiError> {
+async fn replay_matching(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReplayQuery>,
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
     if q.route.is_none() && q.code.is_none() && !q.all {
-        return Err(ApiError::BadRequest("give route=, code= or all=true".into()));
+        return Err(ApiError::BadRequest(
+            "give route=, code= or all=true".into(),
+        ));
     }
     let mut letters = Vec::new();
     let mut after = None;
     loop {
         let page = app
             .queue
-            .dead_letters(DeadLetterFilter { route: q.route.clone(), code: q.code.clone(), limit: 1000, after })
+            .dead_letters(DeadLetterFilter {
+                route: q.route.clone(),
+                code: q.code.clone(),
+                limit: 1000,
+                after,
+            })
             .await?;
         after = page.last().map(|l| l.id);
         let done = page.len() < 1000;
@@ -173,7 +236,11 @@ async fn replay_matching(State(app): State<AppState>, headers: HeaderMap, Query(
     Ok(Json(report).into_response())
 }
 
-async fn delete_dead_letter(State(app): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Result<Response, ApiError> {
+async fn delete_dead_letter(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
     if app.queue.delete_dead_letter(id).await? {
         tracing::info!(dead_letter = id, "dead letter deleted by an operator");
@@ -183,16 +250,29 @@ async fn delete_dead_letter(State(app): State<AppState>, headers: HeaderMap, Pat
     }
 }
 
-async fn pause_account(State(app): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
+async fn pause_account(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
     if !app.accounts.contains_key(&name) {
         return Err(ApiError::NotFound(format!("no account {name}")));
     }
-    crate::worker::pause_account(&app, &name, PauseKind::Manual, "paused by an operator".into());
+    crate::worker::pause_account(
+        &app,
+        &name,
+        PauseKind::Manual,
+        "paused by an operator".into(),
+    );
     Ok(Json(json!({"account": name, "paused": true})).into_response())
 }
 
-async fn resume_account(State(app): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
+async fn resume_account(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     authorize(&app, &headers)?;
     if !app.accounts.contains_key(&name) {
         return Err(ApiError::NotFound(format!("no account {name}")));

@@ -49,7 +49,10 @@ fn presented_tokens(headers: &HeaderMap, header_name: &str) -> Vec<Vec<u8>> {
         if scheme.eq_ignore_ascii_case("bearer") {
             tokens.push(rest.as_bytes().to_vec());
         } else if scheme.eq_ignore_ascii_case("token") {
-            let token = rest.strip_prefix("token=").unwrap_or(rest).trim_matches('"');
+            let token = rest
+                .strip_prefix("token=")
+                .unwrap_or(rest)
+                .trim_matches('"');
             tokens.push(token.as_bytes().to_vec());
         } else if scheme.eq_ignore_ascii_case("basic")
             && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest)
@@ -103,24 +106,59 @@ mod tests {
         let allowed = [Credential::new(&SecretString::from("s3cret"))];
         let basic = base64::engine::general_purpose::STANDARD.encode("freshsales:s3cret");
         let cases = [
-            ("custom header", headers(&[("x-freshtap-token", "s3cret")]), true),
-            ("bearer", headers(&[("authorization", "Bearer s3cret")]), true),
+            (
+                "custom header",
+                headers(&[("x-freshtap-token", "s3cret")]),
+                true,
+            ),
+            (
+                "bearer",
+                headers(&[("authorization", "Bearer s3cret")]),
+                true,
+            ),
             ("token", headers(&[("authorization", "Token s3cret")]), true),
-            ("token token=", headers(&[("authorization", "Token token=s3cret")]), true),
-            ("basic password", headers(&[("authorization", &format!("Basic {basic}"))]), true),
+            (
+                "token token=",
+                headers(&[("authorization", "Token token=s3cret")]),
+                true,
+            ),
+            (
+                "basic password",
+                headers(&[("authorization", &format!("Basic {basic}"))]),
+                true,
+            ),
             ("wrong", headers(&[("x-freshtap-token", "nope")]), false),
-            ("prefix of the token", headers(&[("x-freshtap-token", "s3cre")]), false),
+            (
+                "prefix of the token",
+                headers(&[("x-freshtap-token", "s3cre")]),
+                false,
+            ),
             ("missing", headers(&[]), false),
         ];
         for (name, map, expected) in cases {
-            assert_eq!(route_token_ok(&map, "x-freshtap-token", &allowed), expected, "{name}");
+            assert_eq!(
+                route_token_ok(&map, "x-freshtap-token", &allowed),
+                expected,
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn rotated_tokens_are_both_accepted() {
-        let allowed = [Credential::new(&SecretString::from("old")), Credential::new(&SecretString::from("new"))];
-        assert!(route_token_ok(&headers(&[("x-freshtap-token", "old")]), "x-freshtap-token", &allowed));
-        assert!(route_token_ok(&headers(&[("x-freshtap-token", "new")]), "x-freshtap-token", &allowed));
+        let allowed = [
+            Credential::new(&SecretString::from("old")),
+            Credential::new(&SecretString::from("new")),
+        ];
+        assert!(route_token_ok(
+            &headers(&[("x-freshtap-token", "old")]),
+            "x-freshtap-token",
+            &allowed
+        ));
+        assert!(route_token_ok(
+            &headers(&[("x-freshtap-token", "new")]),
+            "x-freshtap-token",
+            &allowed
+        ));
     }
 }

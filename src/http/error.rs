@@ -23,10 +23,15 @@ pub enum ApiError {
     Unauthorized,
     #[error("body is larger than {0} bytes")]
     TooLarge(usize),
-    #[error("content type {0:?} is not supported; send application/json or application/x-www-form-urlencoded")]
+    #[error(
+        "content type {0:?} is not supported; send application/json or application/x-www-form-urlencoded"
+    )]
     UnsupportedType(String),
     #[error("{message}")]
-    InvalidBody { message: String, dead_letter_id: Option<i64> },
+    InvalidBody {
+        message: String,
+        dead_letter_id: Option<i64>,
+    },
     #[error("the relay is shutting down")]
     ShuttingDown,
     #[error("the queue is unavailable")]
@@ -69,12 +74,18 @@ impl IntoResponse for ApiError {
             "error": {"code": code, "message": self.to_string()},
             "request_id": current_request_id(),
         });
-        if let Self::InvalidBody { dead_letter_id: Some(id), .. } = &self {
+        if let Self::InvalidBody {
+            dead_letter_id: Some(id),
+            ..
+        } = &self
+        {
             body["dead_letter_id"] = json!(id);
         }
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
     }

@@ -12,7 +12,9 @@ use serde_json::json;
 use crate::startup::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -23,14 +25,23 @@ async fn healthz() -> impl IntoResponse {
 /// account does not make it fail: that would take every replica out of the load balancer.
 async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
     if app.shutting_down() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": "shutting down"})));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": "shutting down"})),
+        );
     }
     match tokio::time::timeout(Duration::from_secs(2), app.queue.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "not ready: queue unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": "queue unreachable"})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "reason": "queue unreachable"})),
+            )
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": "queue timed out"}))),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": "queue timed out"})),
+        ),
     }
 }

@@ -24,7 +24,12 @@ pub fn router() -> Router<AppState> {
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
 
-async fn route_webhook(State(app): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Response {
+async fn route_webhook(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let Some(route) = app.routes.get(&name) else {
         app.metrics.webhook("_unknown", Intake::UnknownRoute);
@@ -43,8 +48,15 @@ async fn route_webhook(State(app): State<AppState>, Path(name): Path<String>, he
 /// only the host changed: the passcode chooses the account.
 async fn drop_in_upload(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let account_id = headers.get("x-clevertap-account-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let Some(account) = app.accounts.values().find(|a| a.account_id == account_id.trim()) else {
+    let account_id = headers
+        .get("x-clevertap-account-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(account) = app
+        .accounts
+        .values()
+        .find(|a| a.account_id == account_id.trim())
+    else {
         app.metrics.webhook("_upload", Intake::Unauthorized);
         tracing::warn!(headers = %auth::header_names(&headers), "drop-in upload with an unknown account id");
         return ApiError::Unauthorized.into_response();
@@ -85,7 +97,12 @@ async fn accept(app: &AppState, route: &Route, headers: &HeaderMap, body: Body) 
     }
 }
 
-async fn store(app: &AppState, route: &Route, headers: &HeaderMap, body: Body) -> Result<(Intake, Response), ApiError> {
+async fn store(
+    app: &AppState,
+    route: &Route,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Intake, Response), ApiError> {
     if app.shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
@@ -97,8 +114,12 @@ async fn store(app: &AppState, route: &Route, headers: &HeaderMap, body: Body) -
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::TooLarge(limit));
     }
-    let bytes = to_bytes(body, limit).await.map_err(|_| ApiError::TooLarge(limit))?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let bytes = to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::TooLarge(limit))?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let kind = BodyKind::from_content_type(content_type, &bytes)
         .ok_or_else(|| ApiError::UnsupportedType(content_type.unwrap_or_default().to_owned()))?;
     let received_at_ms = now_ms();
@@ -110,15 +131,24 @@ async fn store(app: &AppState, route: &Route, headers: &HeaderMap, body: Body) -
         body: bytes.to_vec(),
         request_id: current_request_id(),
         received_at_ms,
-        deadline_ms: received_at_ms + duration_ms(Duration::from_secs(app.settings.delivery.max_age_hours * 3600)),
+        deadline_ms: received_at_ms
+            + duration_ms(Duration::from_secs(
+                app.settings.delivery.max_age_hours * 3600,
+            )),
         order_keys: Vec::new(),
     };
     let parsed = match webhook::parse(kind, &bytes) {
         Ok(parsed) => parsed,
         Err(error) => {
             // Kept as a dead letter so an operator can fix the body and replay it.
-            let (_, dead_letter_id) = app.queue.enqueue_invalid(row, error.message.clone()).await?;
-            return Err(ApiError::InvalidBody { message: error.message, dead_letter_id: Some(dead_letter_id) });
+            let (_, dead_letter_id) = app
+                .queue
+                .enqueue_invalid(row, error.message.clone())
+                .await?;
+            return Err(ApiError::InvalidBody {
+                message: error.message,
+                dead_letter_id: Some(dead_letter_id),
+            });
         }
     };
     if parsed.repaired {
@@ -126,7 +156,14 @@ async fn store(app: &AppState, route: &Route, headers: &HeaderMap, body: Body) -
     }
     if app.settings.mapping.detect_test_webhooks && webhook::is_test_payload(&parsed.value) {
         tracing::info!(route = %route.name, "Freshsales test webhook answered; not stored");
-        return Ok((Intake::Test, (StatusCode::OK, Json(json!({"status": "test", "request_id": row.request_id}))).into_response()));
+        return Ok((
+            Intake::Test,
+            (
+                StatusCode::OK,
+                Json(json!({"status": "test", "request_id": row.request_id})),
+            )
+                .into_response(),
+        ));
     }
     row.order_keys = route.mapping.order_keys(&parsed.value);
     if row.order_keys.is_empty() {
@@ -137,11 +174,19 @@ async fn store(app: &AppState, route: &Route, headers: &HeaderMap, body: Body) -
     Ok(match app.queue.enqueue(row, window).await? {
         Enqueued::Accepted(id) => (
             Intake::Accepted,
-            (StatusCode::ACCEPTED, Json(json!({"status": "accepted", "id": id, "request_id": request_id}))).into_response(),
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "accepted", "id": id, "request_id": request_id})),
+            )
+                .into_response(),
         ),
         Enqueued::Duplicate(id) => (
             Intake::Duplicate,
-            (StatusCode::OK, Json(json!({"status": "duplicate", "id": id, "request_id": request_id}))).into_response(),
+            (
+                StatusCode::OK,
+                Json(json!({"status": "duplicate", "id": id, "request_id": request_id})),
+            )
+                .into_response(),
         ),
     })
 }

@@ -18,5 +18,8 @@ async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         Ok(stats) => app.metrics.queue(&stats, now_ms()),
         Err(error) => tracing::warn!(error = %error, "queue gauges not refreshed"),
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
 }

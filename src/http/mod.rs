@@ -31,13 +31,21 @@ pub fn router(state: AppState, with_admin: bool) -> Router {
 
 /// The separate admin listener's router: admin, metrics and health.
 pub fn admin_router(state: AppState) -> Router {
-    layered(admin::router().merge(metrics::router()).merge(health::router()), state)
+    layered(
+        admin::router()
+            .merge(metrics::router())
+            .merge(health::router()),
+        state,
+    )
 }
 
 fn layered(router: Router<AppState>, state: AppState) -> Router {
     router
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
-        .layer(middleware::from_fn_with_state(state.clone(), request_context))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_context,
+        ))
         .with_state(state)
 }
 

@@ -1,14 +1,67 @@
-//! Rendering seam: a parsed webhook body → CleverTap records (passthrough until templates land).
+//! Maps a webhook body to CleverTap upload records through a route's compiled template.
+//!
+//! A template is JSON shaped like the records: `{"d":[…]}` (CleverTap's own payloads work
+//! verbatim), a bare array of records, or one record object. String values may hold minijinja
+//! expressions; a string that is exactly one `{{ … }}` keeps the value's JSON type, mixed text
+//! renders a string, and whatever renders empty (or undefined) is omitted so a blank Freshsales
+//! field never wipes a CleverTap property. Mixed text in which every interpolation was blank is
+//! omitted too (`"account-{{ id }}"` without an id sends nothing rather than `"account-"`).
+//!
+//! **Conditional records**: a record may carry `"$when": "{{ expr }}"`; when it renders falsy
+//! (false, empty, undefined, `0`, `"false"`, `"no"`) the record is [`RecordOutcome::Skip`].
+//! `$when` is never sent.
+//!
+//! The context holds the body's fields by name, the same without the module prefix when that is
+//! unambiguous, nested objects as given, and the route's aliases. Filters: `date`, `epoch` (epoch
+//! seconds as an integer, e.g. for `ts`), `phone`, `lower`, `trim`, `int`, `float`, `bool`,
+//! `default`, `split`, plus minijinja's built-ins. After rendering, reserved fields are normalized
+//! and every record is validated; passthrough bodies (`{"d":[…]}`) get the same treatment.
+
+mod context;
+mod dates;
+mod error;
+mod filters;
+mod normalize;
+mod phones;
+mod repair;
+mod sink;
+mod template;
+mod validate;
+
+pub use error::MappingError;
+pub use repair::repair_json;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use serde_json::Value;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
+use normalize::Normalizer;
+use template::{Compiler, RecordTemplate, Renderer};
+
+const NOT_UPLOAD: &str = "body is not a CleverTap upload ({\"d\":[…]})";
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default)]
 pub struct MappingSettings {
+    /// chrono strftime of the Freshsales account's dates.
     pub date_format: String,
+    /// IANA zone the Freshsales dates are in.
     pub timezone: String,
+    /// ISO 3166 alpha-2 region for phones without `+`.
     pub default_region: String,
     pub on_invalid_field: OnInvalidField,
+}
+
+impl Default for MappingSettings {
+    fn default() -> Self {
+        Self {
+            date_format: "%d-%m-%Y %H:%M:%S".into(),
+            timezone: "UTC".into(),
+            default_region: "US".into(),
+            on_invalid_field: OnInvalidField::Drop,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -27,101 +80,312 @@ pub enum Mode {
     Passthrough,
 }
 
+/// A route's compiled mapping; shared read-only across tasks.
 pub struct RouteMapping {
+    route: String,
     mode: Mode,
+    file: Option<String>,
+    env: Environment<'static>,
+    records: Vec<RecordTemplate>,
+    aliases: BTreeMap<String, Vec<String>>,
+    normalizer: Normalizer,
 }
 
+impl std::fmt::Debug for RouteMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteMapping")
+            .field("route", &self.route)
+            .field("mode", &self.mode)
+            .field("file", &self.file)
+            .field("records", &self.records.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct Rendered {
     pub records: Vec<RecordOutcome>,
     pub dropped: Vec<DroppedField>,
 }
 
+#[derive(Clone, Debug, PartialEq)]
 pub enum RecordOutcome {
-    Send(Value),
+    /// A CleverTap record ready for the `d` array.
+    Send(serde_json::Value),
+    /// A conditional record that does not apply to this body: nothing to send, counts as done.
     Skip,
+    /// `code` is `render_error` or `invalid_record`; `reason` names the rule, never a value.
     Dead { code: &'static str, reason: String },
 }
 
+/// A field left out of a sent record. `value` is raw: the caller masks it before logging and
+/// counts `freshtap_fields_dropped_total{field}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DroppedField {
     pub record_index: usize,
+    /// Key path inside the record, e.g. `profileData.Phone`.
     pub field: String,
     pub value: String,
     pub reason: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum MappingError {
-    #[error("{0}")]
-    Template(String),
-}
-
 impl RouteMapping {
+    /// `template` = (file name for messages, source text); None when the route has no template
+    /// (then only passthrough bodies can be rendered). `aliases`: template name → webhook field
+    /// names tried in order. `date_format`: per-route override. Returns every problem found.
     pub fn compile(
-        _route: &str,
+        route: &str,
         mode: Mode,
-        _template: Option<(&str, &str)>,
-        _aliases: &BTreeMap<String, Vec<String>>,
-        _date_format: Option<&str>,
-        _settings: &MappingSettings,
-    ) -> Result<Self, Vec<MappingError>> {
-        Ok(Self { mode })
+        template: Option<(&str, &str)>,
+        aliases: &BTreeMap<String, Vec<String>>,
+        date_format: Option<&str>,
+        settings: &MappingSettings,
+    ) -> Result<RouteMapping, Vec<MappingError>> {
+        let mut errors = Vec::new();
+        let tz = settings
+            .timezone
+            .parse::<chrono_tz::Tz>()
+            .unwrap_or_else(|_| {
+                errors.push(MappingError::Timezone {
+                    route: route.into(),
+                    value: settings.timezone.clone(),
+                });
+                chrono_tz::UTC
+            });
+        let region = phones::parse_region(&settings.default_region).unwrap_or_else(|| {
+            errors.push(MappingError::Region {
+                route: route.into(),
+                value: settings.default_region.clone(),
+            });
+            phonenumber::country::Id::US
+        });
+        let format = date_format.unwrap_or(&settings.date_format);
+        if !dates::format_is_valid(format) {
+            errors.push(MappingError::DateFormat {
+                route: route.into(),
+                value: format.into(),
+            });
+        }
+        for (name, targets) in aliases {
+            if targets.iter().all(|t| t.trim().is_empty()) {
+                errors.push(MappingError::Alias {
+                    route: route.into(),
+                    name: name.clone(),
+                });
+            }
+        }
+        let dates = Arc::new(dates::DateParser::new(format, tz));
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        filters::register(&mut env, Arc::clone(&dates), region);
+        let mut records = Vec::new();
+        if let Some((file, source)) = template {
+            let mut compiler = Compiler::new(&mut env, file, source);
+            records = compiler.records();
+            errors.append(&mut compiler.errors);
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(RouteMapping {
+            route: route.into(),
+            mode,
+            file: template.map(|(file, _)| file.to_string()),
+            env,
+            records,
+            aliases: aliases.clone(),
+            normalizer: Normalizer {
+                dates,
+                region,
+                policy: settings.on_invalid_field,
+            },
+        })
     }
 
-    pub fn order_keys(&self, body: &Value) -> Vec<String> {
-        let mut keys: Vec<String> = upload_records(body)
-            .into_iter()
-            .flatten()
-            .filter_map(identity_of)
-            .collect();
-        keys.sort();
-        keys.dedup();
+    fn passes_through(&self, body: &serde_json::Value) -> bool {
+        upload(body).is_some() && (self.mode != Mode::Template || self.file.is_none())
+    }
+
+    /// Order keys for per-identity ordering: each record's id (identity, else objectId, else
+    /// FBID/GPID) lowercased and trimmed, deduplicated; empty when none can be found.
+    pub fn order_keys(&self, body: &serde_json::Value) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        let mut push = |value: Option<&serde_json::Value>| {
+            let key = match value {
+                Some(serde_json::Value::String(s)) => s.trim().to_lowercase(),
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                _ => return,
+            };
+            if !key.is_empty() && !keys.contains(&key) {
+                keys.push(key);
+            }
+        };
+        if self.passes_through(body) {
+            for record in upload(body).into_iter().flatten() {
+                push(
+                    template::ID_KEYS
+                        .iter()
+                        .find_map(|k| record.get(k).filter(|v| is_usable_id(v))),
+                );
+            }
+        } else if self.file.is_some() {
+            let mut renderer = self.renderer(body);
+            for record in &self.records {
+                if let Some(node) = record.id_node() {
+                    push(
+                        renderer
+                            .node(node, &record.path, "identity")
+                            .ok()
+                            .flatten()
+                            .as_ref(),
+                    );
+                }
+            }
+        }
         keys
     }
 
-    pub fn render(&self, body: &Value, received_at: i64) -> Rendered {
-        let records = match (self.mode, upload_records(body)) {
-            (Mode::Template, _) | (_, None) => vec![RecordOutcome::Dead {
-                code: "render_error",
-                reason: "body is not a CleverTap upload ({\"d\":[…]}) and templates are not available".into(),
-            }],
-            (_, Some(records)) => records.iter().map(|r| passthrough(r, received_at)).collect(),
+    /// Renders a parsed body into records whose indexes are stable for a body and template.
+    pub fn render(&self, body: &serde_json::Value, received_at: i64) -> Rendered {
+        let mut rendered = Rendered {
+            records: Vec::new(),
+            dropped: Vec::new(),
         };
-        Rendered { records, dropped: Vec::new() }
+        if self.passes_through(body) {
+            for (index, record) in upload(body).into_iter().flatten().enumerate() {
+                let outcome = match record {
+                    serde_json::Value::Object(map) => self.finish(
+                        map.clone(),
+                        index,
+                        received_at,
+                        true,
+                        Vec::new(),
+                        &mut rendered.dropped,
+                    ),
+                    _ => dead("invalid_record", format!("d[{index}] is not a JSON object")),
+                };
+                rendered.records.push(outcome);
+            }
+        } else if self.mode == Mode::Passthrough {
+            rendered
+                .records
+                .push(dead("invalid_record", NOT_UPLOAD.into()));
+        } else if self.file.is_none() {
+            let reason = format!(
+                "route {} has no template, so only {{\"d\":[…]}} bodies can be rendered",
+                self.route
+            );
+            rendered.records.push(dead("render_error", reason));
+        } else {
+            let mut renderer = self.renderer(body);
+            for (index, record) in self.records.iter().enumerate() {
+                renderer.drops.clear();
+                let outcome = match render_record(&mut renderer, record) {
+                    Ok(Some(map)) => {
+                        let drops = std::mem::take(&mut renderer.drops)
+                            .into_iter()
+                            .map(|(field, d)| (field, d.value, d.reason))
+                            .collect();
+                        self.finish(map, index, received_at, false, drops, &mut rendered.dropped)
+                    }
+                    Ok(None) => RecordOutcome::Skip,
+                    Err(reason) => dead("render_error", reason),
+                };
+                rendered.records.push(outcome);
+            }
+        }
+        rendered
+    }
+
+    fn renderer(&self, body: &serde_json::Value) -> Renderer<'_> {
+        let sink = Arc::new(sink::RenderSink::default());
+        let mut fields = context::fields(body, &self.aliases);
+        fields.insert(
+            sink::SINK_KEY.to_string(),
+            Value::from_dyn_object(Arc::clone(&sink)),
+        );
+        Renderer {
+            env: &self.env,
+            file: self.file.as_deref().unwrap_or(""),
+            ctx: Value::from_pairs(fields),
+            sink,
+            drops: Vec::new(),
+        }
+    }
+
+    /// Validation, then normalization; drops count only for records that are sent.
+    fn finish(
+        &self,
+        mut map: serde_json::Map<String, serde_json::Value>,
+        index: usize,
+        received_at: i64,
+        passthrough: bool,
+        mut drops: Vec<normalize::Dropped>,
+        dropped: &mut Vec<DroppedField>,
+    ) -> RecordOutcome {
+        if let Err(rule) = validate::check(&mut map, received_at, passthrough) {
+            return dead("invalid_record", rule);
+        }
+        match self.normalizer.normalize(&mut map) {
+            Ok(more) => drops.extend(more),
+            Err(rule) => return dead("invalid_record", rule),
+        }
+        dropped.extend(
+            drops
+                .into_iter()
+                .map(|(field, value, reason)| DroppedField {
+                    record_index: index,
+                    field,
+                    value,
+                    reason,
+                }),
+        );
+        RecordOutcome::Send(serde_json::Value::Object(map))
     }
 }
 
-fn upload_records(body: &Value) -> Option<&Vec<Value>> {
-    body.get("d").and_then(Value::as_array)
-}
-
-fn identity_of(record: &Value) -> Option<String> {
-    ["identity", "objectId", "FBID", "GPID"].iter().find_map(|key| {
-        match record.get(*key)? {
-            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_lowercase()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    })
-}
-
-fn passthrough(record: &Value, received_at: i64) -> RecordOutcome {
-    let Some(mut object) = record.as_object().cloned() else {
-        return RecordOutcome::Dead { code: "invalid_record", reason: "record is not an object".into() };
-    };
-    match identity_of(record) {
-        Some(id) if id.chars().count() < 120 => {}
-        _ => {
-            return RecordOutcome::Dead {
-                code: "invalid_record",
-                reason: "identity, objectId, FBID or GPID must be set, under 120 characters".into(),
-            };
-        }
+/// Ok(None) when the record's `$when` is falsy.
+fn render_record(
+    renderer: &mut Renderer<'_>,
+    record: &RecordTemplate,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, String> {
+    if let Some(when) = &record.when
+        && !truthy(
+            renderer
+                .node(when, &record.path, template::WHEN_KEY)?
+                .as_ref(),
+        )
+    {
+        return Ok(None);
     }
-    object.entry("ts").or_insert_with(|| Value::from(received_at));
-    RecordOutcome::Send(Value::Object(object))
+    renderer.fields(&record.fields, &record.path, "").map(Some)
 }
 
-/// Repairs unambiguous damage in Advanced-mode bodies; not available until templates land.
-pub fn repair_json(_raw: &[u8]) -> Option<Vec<u8>> {
-    None
+fn truthy(value: Option<&serde_json::Value>) -> bool {
+    match value {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(serde_json::Value::String(s)) => !matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "" | "false" | "0" | "no" | "off" | "none"
+        ),
+        Some(_) => true,
+    }
 }
+
+fn upload(body: &serde_json::Value) -> Option<&Vec<serde_json::Value>> {
+    body.as_object()?.get("d")?.as_array()
+}
+
+fn is_usable_id(value: &serde_json::Value) -> bool {
+    value.as_str().is_some_and(|s| !s.trim().is_empty()) || value.is_number()
+}
+
+fn dead(code: &'static str, reason: String) -> RecordOutcome {
+    RecordOutcome::Dead { code, reason }
+}
+
+#[cfg(test)]
+mod tests;

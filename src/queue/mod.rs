@@ -81,7 +81,11 @@ pub enum Next {
     /// Every record is delivered or dead.
     Finished,
     /// Some records are still to be sent, not before `due_at_ms`.
-    Retry { due_at_ms: i64, count_attempt: bool, error: String },
+    Retry {
+        due_at_ms: i64,
+        count_attempt: bool,
+        error: String,
+    },
     /// Back to pending at once, no attempt counted (paused account, batch full, shutdown).
     Release,
 }
@@ -196,20 +200,33 @@ impl Queue {
 
     /// Stores a webhook durably; returns only after the commit. A `(route, body_hash)` seen
     /// within `dedup_window` answers `Duplicate` with the first row's id.
-    pub async fn enqueue(&self, row: NewWebhook, dedup_window: Duration) -> Result<Enqueued, QueueError> {
+    pub async fn enqueue(
+        &self,
+        row: NewWebhook,
+        dedup_window: Duration,
+    ) -> Result<Enqueued, QueueError> {
         dispatch!(self, q => q.enqueue(row, dedup_window).await)
     }
 
     /// Stores a body that could not be read as a dead row with an `invalid_body` dead letter;
     /// returns (row id, dead letter id).
-    pub async fn enqueue_invalid(&self, row: NewWebhook, reason: String) -> Result<(i64, i64), QueueError> {
+    pub async fn enqueue_invalid(
+        &self,
+        row: NewWebhook,
+        reason: String,
+    ) -> Result<(i64, i64), QueueError> {
         dispatch!(self, q => q.enqueue_invalid(row, reason).await)
     }
 
     /// Leases up to `limit` due rows of `account` (pending and due, or leased with an expired
     /// lease), oldest first, skipping any row that shares an order key with an earlier pending
     /// or leased row; no two returned rows share a key.
-    pub async fn claim(&self, account: &str, limit: usize, lease: Duration) -> Result<Vec<Claimed>, QueueError> {
+    pub async fn claim(
+        &self,
+        account: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, QueueError> {
         dispatch!(self, q => q.claim(account.to_owned(), limit, lease).await)
     }
 
@@ -227,7 +244,10 @@ impl Queue {
         dispatch!(self, q => q.stats().await)
     }
 
-    pub async fn dead_letters(&self, filter: DeadLetterFilter) -> Result<Vec<DeadLetter>, QueueError> {
+    pub async fn dead_letters(
+        &self,
+        filter: DeadLetterFilter,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
         dispatch!(self, q => q.dead_letters(filter).await)
     }
 
@@ -237,12 +257,21 @@ impl Queue {
 
     /// Puts dead records back to pending (attempts and age restart); returns the dead letter
     /// ids replayed (ids that no longer exist are left out).
-    pub async fn replay(&self, items: Vec<Replay>, max_age: Duration) -> Result<Vec<i64>, QueueError> {
+    pub async fn replay(
+        &self,
+        items: Vec<Replay>,
+        max_age: Duration,
+    ) -> Result<Vec<i64>, QueueError> {
         dispatch!(self, q => q.replay(items, max_age).await)
     }
 
     /// Replaces the stored body of an `invalid_body` dead letter's row.
-    pub async fn set_body(&self, dead_letter_id: i64, body: Vec<u8>, content_type: String) -> Result<SetBody, QueueError> {
+    pub async fn set_body(
+        &self,
+        dead_letter_id: i64,
+        body: Vec<u8>,
+        content_type: String,
+    ) -> Result<SetBody, QueueError> {
         dispatch!(self, q => q.set_body(dead_letter_id, body, content_type).await)
     }
 
@@ -251,13 +280,20 @@ impl Queue {
         dispatch!(self, q => q.delete_dead_letter(id).await)
     }
 
-    pub async fn webhook_by_request_id(&self, request_id: &str) -> Result<Option<WebhookView>, QueueError> {
+    pub async fn webhook_by_request_id(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<WebhookView>, QueueError> {
         dispatch!(self, q => q.webhook_by_request_id(request_id.to_owned()).await)
     }
 
     /// Deletes delivered rows finished before `delivered_before_ms` and dead letters older than
     /// `dead_before_ms`.
-    pub async fn purge(&self, delivered_before_ms: i64, dead_before_ms: i64) -> Result<PurgeCounts, QueueError> {
+    pub async fn purge(
+        &self,
+        delivered_before_ms: i64,
+        dead_before_ms: i64,
+    ) -> Result<PurgeCounts, QueueError> {
         dispatch!(self, q => q.purge(delivered_before_ms, dead_before_ms).await)
     }
 
@@ -271,7 +307,12 @@ impl Queue {
     pub async fn release_leases(&self, ids: Vec<i64>) -> Result<(), QueueError> {
         let outcomes = ids
             .into_iter()
-            .map(|id| RowOutcome { id, delivered: Vec::new(), dead: Vec::new(), next: Next::Release })
+            .map(|id| RowOutcome {
+                id,
+                delivered: Vec::new(),
+                dead: Vec::new(),
+                next: Next::Release,
+            })
             .collect();
         self.complete(outcomes).await
     }
@@ -311,7 +352,13 @@ mod tests {
 
     #[test]
     fn urls_lose_their_password() {
-        assert_eq!(redact_url("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
-        assert_eq!(redact_url("sqlite://data/freshtap.db"), "sqlite://data/freshtap.db");
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/freshtap.db"),
+            "sqlite://data/freshtap.db"
+        );
     }
 }

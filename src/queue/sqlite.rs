@@ -50,7 +50,8 @@ impl SqliteQueue {
     }
 
     fn wake(&self) {
-        self.wake.send_modify(|generation| *generation = generation.wrapping_add(1));
+        self.wake
+            .send_modify(|generation| *generation = generation.wrapping_add(1));
     }
 
     /// Runs `f` on the writer thread inside the current group transaction.
@@ -75,7 +76,11 @@ impl SqliteQueue {
         rx.await.map_err(|_| QueueError::Closed)?
     }
 
-    pub async fn enqueue(&self, row: NewWebhook, dedup_window: Duration) -> Result<Enqueued, QueueError> {
+    pub async fn enqueue(
+        &self,
+        row: NewWebhook,
+        dedup_window: Duration,
+    ) -> Result<Enqueued, QueueError> {
         let since = row.received_at_ms - duration_ms(dedup_window);
         let result = self.call(move |c| ops::enqueue(c, &row, since)).await?;
         if matches!(result, Enqueued::Accepted(_)) {
@@ -84,17 +89,29 @@ impl SqliteQueue {
         Ok(result)
     }
 
-    pub async fn enqueue_invalid(&self, row: NewWebhook, reason: String) -> Result<(i64, i64), QueueError> {
-        self.call(move |c| ops::enqueue_invalid(c, &row, &reason)).await
+    pub async fn enqueue_invalid(
+        &self,
+        row: NewWebhook,
+        reason: String,
+    ) -> Result<(i64, i64), QueueError> {
+        self.call(move |c| ops::enqueue_invalid(c, &row, &reason))
+            .await
     }
 
-    pub async fn claim(&self, account: String, limit: usize, lease: Duration) -> Result<Vec<Claimed>, QueueError> {
+    pub async fn claim(
+        &self,
+        account: String,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, QueueError> {
         let lease_ms = duration_ms(lease);
-        self.call(move |c| ops::claim(c, &account, limit, now_ms(), lease_ms)).await
+        self.call(move |c| ops::claim(c, &account, limit, now_ms(), lease_ms))
+            .await
     }
 
     pub async fn complete(&self, outcomes: Vec<RowOutcome>) -> Result<(), QueueError> {
-        self.call(move |c| ops::complete(c, &outcomes, now_ms())).await?;
+        self.call(move |c| ops::complete(c, &outcomes, now_ms()))
+            .await?;
         // Released rows are due at once, and finished rows unblock later rows of the same
         // identity: either way a worker may have work now.
         self.wake();
@@ -109,7 +126,10 @@ impl SqliteQueue {
         self.call(ops::stats).await
     }
 
-    pub async fn dead_letters(&self, filter: DeadLetterFilter) -> Result<Vec<DeadLetter>, QueueError> {
+    pub async fn dead_letters(
+        &self,
+        filter: DeadLetterFilter,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
         self.call(move |c| ops::dead_letters(c, &filter)).await
     }
 
@@ -117,34 +137,56 @@ impl SqliteQueue {
         self.call(move |c| ops::dead_letter(c, id)).await
     }
 
-    pub async fn replay(&self, items: Vec<Replay>, max_age: Duration) -> Result<Vec<i64>, QueueError> {
+    pub async fn replay(
+        &self,
+        items: Vec<Replay>,
+        max_age: Duration,
+    ) -> Result<Vec<i64>, QueueError> {
         let max_age_ms = duration_ms(max_age);
-        let replayed = self.call(move |c| ops::replay(c, &items, now_ms(), max_age_ms)).await?;
+        let replayed = self
+            .call(move |c| ops::replay(c, &items, now_ms(), max_age_ms))
+            .await?;
         if !replayed.is_empty() {
             self.wake();
         }
         Ok(replayed)
     }
 
-    pub async fn set_body(&self, id: i64, body: Vec<u8>, content_type: String) -> Result<SetBody, QueueError> {
-        self.call(move |c| ops::set_body(c, id, &body, &content_type)).await
+    pub async fn set_body(
+        &self,
+        id: i64,
+        body: Vec<u8>,
+        content_type: String,
+    ) -> Result<SetBody, QueueError> {
+        self.call(move |c| ops::set_body(c, id, &body, &content_type))
+            .await
     }
 
     pub async fn delete_dead_letter(&self, id: i64) -> Result<bool, QueueError> {
         self.call(move |c| ops::delete_dead_letter(c, id)).await
     }
 
-    pub async fn webhook_by_request_id(&self, request_id: String) -> Result<Option<WebhookView>, QueueError> {
-        self.call(move |c| ops::webhook_by_request_id(c, &request_id)).await
+    pub async fn webhook_by_request_id(
+        &self,
+        request_id: String,
+    ) -> Result<Option<WebhookView>, QueueError> {
+        self.call(move |c| ops::webhook_by_request_id(c, &request_id))
+            .await
     }
 
-    pub async fn purge(&self, delivered_before: i64, dead_before: i64) -> Result<PurgeCounts, QueueError> {
-        self.call(move |c| ops::purge(c, delivered_before, dead_before)).await
+    pub async fn purge(
+        &self,
+        delivered_before: i64,
+        dead_before: i64,
+    ) -> Result<PurgeCounts, QueueError> {
+        self.call(move |c| ops::purge(c, delivered_before, dead_before))
+            .await
     }
 
     pub async fn extend_deadlines(&self, account: String, by: Duration) -> Result<u64, QueueError> {
         let by_ms = duration_ms(by);
-        self.call(move |c| ops::extend_deadlines(c, &account, by_ms)).await
+        self.call(move |c| ops::extend_deadlines(c, &account, by_ms))
+            .await
     }
 
     pub async fn ping(&self) -> Result<(), QueueError> {
@@ -167,7 +209,10 @@ fn open_connection(path: &str) -> Result<Connection, QueueError> {
     Ok(conn)
 }
 
-fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> rusqlite::Result<R> {
+fn in_savepoint<R>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+) -> rusqlite::Result<R> {
     conn.execute_batch("SAVEPOINT job")?;
     match f(conn) {
         Ok(value) => {

@@ -30,7 +30,8 @@ fn insert_row(c: &Connection, row: &NewWebhook, state: &str, hash: &[u8]) -> rus
 }
 
 fn activate_keys(c: &Connection, row_id: i64, keys: &str) -> rusqlite::Result<()> {
-    let mut insert = c.prepare_cached("INSERT OR IGNORE INTO active_keys (row_id, key) VALUES (?1, ?2)")?;
+    let mut insert =
+        c.prepare_cached("INSERT OR IGNORE INTO active_keys (row_id, key) VALUES (?1, ?2)")?;
     for key in keys.split('\n').filter(|k| !k.is_empty()) {
         insert.execute(params![row_id, key])?;
     }
@@ -52,7 +53,11 @@ pub fn enqueue(c: &Connection, row: &NewWebhook, since: i64) -> rusqlite::Result
     Ok(Enqueued::Accepted(id))
 }
 
-pub fn enqueue_invalid(c: &Connection, row: &NewWebhook, reason: &str) -> rusqlite::Result<(i64, i64)> {
+pub fn enqueue_invalid(
+    c: &Connection,
+    row: &NewWebhook,
+    reason: &str,
+) -> rusqlite::Result<(i64, i64)> {
     // An empty hash: an unreadable body never makes a later (fixed) resend a duplicate.
     let id = insert_row(c, row, "dead", &[])?;
     c.prepare_cached(
@@ -66,7 +71,13 @@ pub fn enqueue_invalid(c: &Connection, row: &NewWebhook, reason: &str) -> rusqli
 const BLOCKED_BY_EARLIER: &str = "NOT EXISTS (SELECT 1 FROM active_keys a \
      JOIN active_keys b ON b.key = a.key AND b.row_id < a.row_id WHERE a.row_id = w.id)";
 
-pub fn claim(c: &Connection, account: &str, limit: usize, now: i64, lease_ms: i64) -> rusqlite::Result<Vec<Claimed>> {
+pub fn claim(
+    c: &Connection,
+    account: &str,
+    limit: usize,
+    now: i64,
+    lease_ms: i64,
+) -> rusqlite::Result<Vec<Claimed>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut ids: Vec<i64> = Vec::new();
     for condition in [
@@ -89,8 +100,9 @@ pub fn claim(c: &Connection, account: &str, limit: usize, now: i64, lease_ms: i6
         "UPDATE webhooks SET state = 'leased', leased_until = ?2 WHERE id = ?1 \
          RETURNING id, route, account, content_type, body, request_id, received_at, attempts, deadline_at, delivered",
     )?;
-    let mut dead_indexes =
-        c.prepare_cached("SELECT record_index FROM dead_letters WHERE row_id = ?1 AND record_index IS NOT NULL")?;
+    let mut dead_indexes = c.prepare_cached(
+        "SELECT record_index FROM dead_letters WHERE row_id = ?1 AND record_index IS NOT NULL",
+    )?;
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {
         let mut row = lease.query_row(params![id, now + lease_ms], |r| {
@@ -120,7 +132,11 @@ fn parse_indexes(text: &str) -> Vec<u32> {
 }
 
 fn join_indexes(indexes: &[u32]) -> String {
-    indexes.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    indexes
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub fn complete(c: &Connection, outcomes: &[RowOutcome], now: i64) -> rusqlite::Result<()> {
@@ -129,7 +145,9 @@ pub fn complete(c: &Connection, outcomes: &[RowOutcome], now: i64) -> rusqlite::
             .prepare_cached("SELECT delivered, attempts FROM webhooks WHERE id = ?1")?
             .query_row([outcome.id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let Some((delivered, attempts)) = current else { continue };
+        let Some((delivered, attempts)) = current else {
+            continue;
+        };
         if !outcome.delivered.is_empty() {
             let mut all = parse_indexes(&delivered);
             all.extend(&outcome.delivered);
@@ -147,14 +165,24 @@ pub fn complete(c: &Connection, outcomes: &[RowOutcome], now: i64) -> rusqlite::
                      attempts = attempts + 1 WHERE id = ?1",
                 )?
                 .execute(params![outcome.id, now])?;
-                c.prepare_cached("DELETE FROM active_keys WHERE row_id = ?1")?.execute([outcome.id])?;
+                c.prepare_cached("DELETE FROM active_keys WHERE row_id = ?1")?
+                    .execute([outcome.id])?;
             }
-            Next::Retry { due_at_ms, count_attempt, error } => {
+            Next::Retry {
+                due_at_ms,
+                count_attempt,
+                error,
+            } => {
                 c.prepare_cached(
                     "UPDATE webhooks SET state = 'pending', due_at = ?2, leased_until = NULL, \
                      attempts = attempts + ?3, last_error = ?4 WHERE id = ?1",
                 )?
-                .execute(params![outcome.id, due_at_ms, i64::from(*count_attempt), error])?;
+                .execute(params![
+                    outcome.id,
+                    due_at_ms,
+                    i64::from(*count_attempt),
+                    error
+                ])?;
             }
             Next::Release => {
                 c.prepare_cached(
@@ -167,12 +195,25 @@ pub fn complete(c: &Connection, outcomes: &[RowOutcome], now: i64) -> rusqlite::
     Ok(())
 }
 
-fn insert_dead_letters(c: &Connection, row_id: i64, dead: &[NewDeadLetter], attempts: u32, now: i64) -> rusqlite::Result<()> {
+fn insert_dead_letters(
+    c: &Connection,
+    row_id: i64,
+    dead: &[NewDeadLetter],
+    attempts: u32,
+    now: i64,
+) -> rusqlite::Result<()> {
     let mut insert = c.prepare_cached(
         "INSERT INTO dead_letters (row_id, record_index, code, reason, attempts, dead_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for letter in dead {
-        insert.execute(params![row_id, letter.record_index, letter.code, letter.reason, attempts, now])?;
+        insert.execute(params![
+            row_id,
+            letter.record_index,
+            letter.code,
+            letter.reason,
+            attempts,
+            now
+        ])?;
     }
     Ok(())
 }
@@ -230,7 +271,10 @@ fn dead_letter_from(r: &Row<'_>) -> rusqlite::Result<DeadLetter> {
     })
 }
 
-pub fn dead_letters(c: &Connection, filter: &DeadLetterFilter) -> rusqlite::Result<Vec<DeadLetter>> {
+pub fn dead_letters(
+    c: &Connection,
+    filter: &DeadLetterFilter,
+) -> rusqlite::Result<Vec<DeadLetter>> {
     let sql = format!(
         "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d JOIN webhooks w ON w.id = d.row_id \
          WHERE (?1 IS NULL OR w.route = ?1) AND (?2 IS NULL OR d.code = ?2) AND d.id > ?3 ORDER BY d.id LIMIT ?4"
@@ -245,11 +289,20 @@ pub fn dead_letters(c: &Connection, filter: &DeadLetterFilter) -> rusqlite::Resu
 }
 
 pub fn dead_letter(c: &Connection, id: i64) -> rusqlite::Result<Option<DeadLetter>> {
-    let sql = format!("SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d JOIN webhooks w ON w.id = d.row_id WHERE d.id = ?1");
-    c.prepare_cached(&sql)?.query_row([id], dead_letter_from).optional()
+    let sql = format!(
+        "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d JOIN webhooks w ON w.id = d.row_id WHERE d.id = ?1"
+    );
+    c.prepare_cached(&sql)?
+        .query_row([id], dead_letter_from)
+        .optional()
 }
 
-pub fn replay(c: &Connection, items: &[Replay], now: i64, max_age_ms: i64) -> rusqlite::Result<Vec<i64>> {
+pub fn replay(
+    c: &Connection,
+    items: &[Replay],
+    now: i64,
+    max_age_ms: i64,
+) -> rusqlite::Result<Vec<i64>> {
     let mut replayed = Vec::new();
     for item in items {
         let row_id: Option<i64> = c
@@ -277,7 +330,12 @@ pub fn replay(c: &Connection, items: &[Replay], now: i64, max_age_ms: i64) -> ru
     Ok(replayed)
 }
 
-pub fn set_body(c: &Connection, id: i64, body: &[u8], content_type: &str) -> rusqlite::Result<SetBody> {
+pub fn set_body(
+    c: &Connection,
+    id: i64,
+    body: &[u8],
+    content_type: &str,
+) -> rusqlite::Result<SetBody> {
     let found: Option<(i64, String)> = c
         .prepare_cached("SELECT row_id, code FROM dead_letters WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -298,7 +356,9 @@ pub fn delete_dead_letter(c: &Connection, id: i64) -> rusqlite::Result<bool> {
         .prepare_cached("DELETE FROM dead_letters WHERE id = ?1 RETURNING row_id")?
         .query_row([id], |r| r.get(0))
         .optional()?;
-    let Some(row_id) = row_id else { return Ok(false) };
+    let Some(row_id) = row_id else {
+        return Ok(false);
+    };
     c.prepare_cached(
         "DELETE FROM webhooks WHERE id = ?1 AND state = 'dead' \
          AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = ?1)",
@@ -307,7 +367,10 @@ pub fn delete_dead_letter(c: &Connection, id: i64) -> rusqlite::Result<bool> {
     Ok(true)
 }
 
-pub fn webhook_by_request_id(c: &Connection, request_id: &str) -> rusqlite::Result<Option<WebhookView>> {
+pub fn webhook_by_request_id(
+    c: &Connection,
+    request_id: &str,
+) -> rusqlite::Result<Option<WebhookView>> {
     let view = c
         .prepare_cached(
             "SELECT id, route, account, state, attempts, request_id, received_at, delivered, last_error \
@@ -328,25 +391,38 @@ pub fn webhook_by_request_id(c: &Connection, request_id: &str) -> rusqlite::Resu
             })
         })
         .optional()?;
-    let Some(mut view) = view else { return Ok(None) };
+    let Some(mut view) = view else {
+        return Ok(None);
+    };
     let sql = format!(
         "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d JOIN webhooks w ON w.id = d.row_id WHERE d.row_id = ?1 ORDER BY d.id"
     );
     let mut stmt = c.prepare_cached(&sql)?;
-    view.dead_letters = stmt.query_map([view.id], dead_letter_from)?.collect::<rusqlite::Result<_>>()?;
+    view.dead_letters = stmt
+        .query_map([view.id], dead_letter_from)?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(Some(view))
 }
 
-pub fn purge(c: &Connection, delivered_before: i64, dead_before: i64) -> rusqlite::Result<PurgeCounts> {
+pub fn purge(
+    c: &Connection,
+    delivered_before: i64,
+    dead_before: i64,
+) -> rusqlite::Result<PurgeCounts> {
     let delivered = c
         .prepare_cached("DELETE FROM webhooks WHERE state = 'delivered' AND finished_at < ?1")?
         .execute([delivered_before])?;
-    let dead = c.prepare_cached("DELETE FROM dead_letters WHERE dead_at < ?1")?.execute([dead_before])?;
+    let dead = c
+        .prepare_cached("DELETE FROM dead_letters WHERE dead_at < ?1")?
+        .execute([dead_before])?;
     c.prepare_cached(
         "DELETE FROM webhooks WHERE state = 'dead' AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = webhooks.id)",
     )?
     .execute([])?;
-    Ok(PurgeCounts { delivered: delivered as u64, dead: dead as u64 })
+    Ok(PurgeCounts {
+        delivered: delivered as u64,
+        dead: dead as u64,
+    })
 }
 
 pub fn extend_deadlines(c: &Connection, account: &str, by_ms: i64) -> rusqlite::Result<u64> {

@@ -28,8 +28,15 @@ struct Item {
 #[derive(Clone)]
 enum Fate {
     Delivered,
-    Dead { code: String, reason: String },
-    Retry { reason: String, count_attempt: bool, retry_after: Option<Duration> },
+    Dead {
+        code: String,
+        reason: String,
+    },
+    Retry {
+        reason: String,
+        count_attempt: bool,
+        retry_after: Option<Duration>,
+    },
     /// Not sent or not judged: the account is paused (no attempt counted).
     Release,
 }
@@ -43,24 +50,41 @@ struct Plan {
 }
 
 pub async fn deliver(app: &AppState, account_name: &str, rows: Vec<Claimed>) {
-    let Some(account) = app.accounts.get(account_name) else { return };
+    let Some(account) = app.accounts.get(account_name) else {
+        return;
+    };
     let mut plans: Vec<Plan> = rows.into_iter().map(|row| plan(app, row)).collect();
     for (i, plan) in plans.iter_mut().enumerate() {
         plan.items.iter_mut().for_each(|item| item.row = i);
     }
     let settings = &app.settings.delivery;
     // Whole rows up to the caps; the rest go back to pending at once.
-    let sendable: Vec<usize> = (0..plans.len()).filter(|&i| !plans[i].items.is_empty()).collect();
+    let sendable: Vec<usize> = (0..plans.len())
+        .filter(|&i| !plans[i].items.is_empty())
+        .collect();
     let sizes: Vec<(usize, usize)> = sendable
         .iter()
-        .map(|&i| (plans[i].items.len(), plans[i].items.iter().map(|it| it.bytes.len() + 1).sum()))
+        .map(|&i| {
+            (
+                plans[i].items.len(),
+                plans[i].items.iter().map(|it| it.bytes.len() + 1).sum(),
+            )
+        })
         .collect();
-    let fit = rows_that_fit(&sizes, settings.batch_max_records, settings.batch_max_bytes.saturating_sub(8));
+    let fit = rows_that_fit(
+        &sizes,
+        settings.batch_max_records,
+        settings.batch_max_bytes.saturating_sub(8),
+    );
     let mut items: Vec<Item> = Vec::new();
     for &i in &sendable[..fit] {
         items.append(&mut plans[i].items);
     }
-    let fates = if items.is_empty() { Vec::new() } else { send(app, account, &items).await };
+    let fates = if items.is_empty() {
+        Vec::new()
+    } else {
+        send(app, account, &items).await
+    };
     let mut per_row: Vec<Vec<(u32, Fate)>> = vec![Vec::new(); plans.len()];
     for (item, fate) in items.iter().zip(fates) {
         per_row[item.row].push((item.index, fate));
@@ -71,7 +95,12 @@ pub async fn deliver(app: &AppState, account_name: &str, rows: Vec<Claimed>) {
     let (mut n_delivered, mut n_dead, mut n_retried) = (0, 0, 0);
     for (i, plan) in plans.into_iter().enumerate() {
         let outcome = if released.contains(&i) {
-            RowOutcome { id: plan.row.id, delivered: plan.delivered, dead: plan.dead, next: Next::Release }
+            RowOutcome {
+                id: plan.row.id,
+                delivered: plan.delivered,
+                dead: plan.dead,
+                next: Next::Release,
+            }
         } else {
             settle(app, plan, std::mem::take(&mut per_row[i]), now)
         };
@@ -80,9 +109,12 @@ pub async fn deliver(app: &AppState, account_name: &str, rows: Vec<Claimed>) {
         n_retried += usize::from(matches!(outcome.next, Next::Retry { .. }));
         outcomes.push(outcome);
     }
-    app.metrics.records(account_name, RecordMetric::Delivered, n_delivered);
-    app.metrics.records(account_name, RecordMetric::Dead, n_dead);
-    app.metrics.records(account_name, RecordMetric::Retried, n_retried);
+    app.metrics
+        .records(account_name, RecordMetric::Delivered, n_delivered);
+    app.metrics
+        .records(account_name, RecordMetric::Dead, n_dead);
+    app.metrics
+        .records(account_name, RecordMetric::Retried, n_retried);
     if let Err(error) = app.queue.complete(outcomes).await {
         // The lease expires and the rows are delivered again: at-least-once, never lost.
         tracing::error!(account = %account_name, error = %error, "delivery outcome not recorded; rows come back when the lease expires");
@@ -91,28 +123,44 @@ pub async fn deliver(app: &AppState, account_name: &str, rows: Vec<Claimed>) {
 
 /// Renders a claimed row into the records still to send.
 fn plan(app: &AppState, row: Claimed) -> Plan {
-    let mut plan = Plan { row, delivered: Vec::new(), dead: Vec::new(), items: Vec::new() };
+    let mut plan = Plan {
+        row,
+        delivered: Vec::new(),
+        dead: Vec::new(),
+        items: Vec::new(),
+    };
     let row = &plan.row;
-    let route = app
-        .routes
-        .get(&row.route)
-        .or_else(|| app.accounts.get(&row.account).map(|a| &a.upload_route).filter(|r| r.name == row.route));
+    let route = app.routes.get(&row.route).or_else(|| {
+        app.accounts
+            .get(&row.account)
+            .map(|a| &a.upload_route)
+            .filter(|r| r.name == row.route)
+    });
     let Some(route) = route else {
         plan.dead.push(NewDeadLetter {
             record_index: None,
             code: "render_error".into(),
-            reason: format!("route {} is no longer configured; configure it and replay", row.route),
+            reason: format!(
+                "route {} is no longer configured; configure it and replay",
+                row.route
+            ),
         });
         return plan;
     };
     let parsed = match webhook::parse(BodyKind::from_stored(&row.content_type), &row.body) {
         Ok(parsed) => parsed,
         Err(error) => {
-            plan.dead.push(NewDeadLetter { record_index: None, code: "invalid_body".into(), reason: error.message });
+            plan.dead.push(NewDeadLetter {
+                record_index: None,
+                code: "invalid_body".into(),
+                reason: error.message,
+            });
             return plan;
         }
     };
-    let rendered = route.mapping.render(&parsed.value, row.received_at_ms / 1000);
+    let rendered = route
+        .mapping
+        .render(&parsed.value, row.received_at_ms / 1000);
     for dropped in &rendered.dropped {
         app.metrics.field_dropped(&dropped.field);
         tracing::warn!(request_id = %row.request_id, field = %dropped.field, value = %app.pii.any(&dropped.value),
@@ -126,12 +174,21 @@ fn plan(app: &AppState, row: Claimed) -> Plan {
         match outcome {
             RecordOutcome::Send(value) => {
                 let bytes = serde_json::to_vec(&value).unwrap_or_default();
-                plan.items.push(Item { row: 0, index, value, bytes });
+                plan.items.push(Item {
+                    row: 0,
+                    index,
+                    value,
+                    bytes,
+                });
             }
             RecordOutcome::Skip => plan.delivered.push(index),
             RecordOutcome::Dead { code, reason } => {
                 tracing::warn!(request_id = %plan.row.request_id, record = index, code, reason = %reason, "record not sendable; dead-lettered");
-                plan.dead.push(NewDeadLetter { record_index: Some(index), code: code.to_owned(), reason });
+                plan.dead.push(NewDeadLetter {
+                    record_index: Some(index),
+                    code: code.to_owned(),
+                    reason,
+                });
             }
         }
     }
@@ -147,7 +204,9 @@ async fn send(app: &AppState, account: &Account, items: &[Item]) -> Vec<Fate> {
     let (mut any_delivered, mut lone_refusals) = (false, 0usize);
     while let Some((lo, hi)) = ranges.pop_front() {
         if let Some(fate) = &halted {
-            fates[lo..hi].iter_mut().for_each(|f| *f = Some(fate.clone()));
+            fates[lo..hi]
+                .iter_mut()
+                .for_each(|f| *f = Some(fate.clone()));
             continue;
         }
         let slice = &items[lo..hi];
@@ -158,22 +217,42 @@ async fn send(app: &AppState, account: &Account, items: &[Item]) -> Vec<Fate> {
         let verdict = classify(&reply, &values, SystemTime::now());
         let (metric, fate_all) = match &verdict {
             Verdict::Records(list) => {
-                any_delivered |= list.iter().any(|v| *v == RecordVerdict::Delivered);
+                any_delivered |= list.contains(&RecordVerdict::Delivered);
                 for (slot, v) in fates[lo..hi].iter_mut().zip(list) {
                     *slot = Some(match v {
                         RecordVerdict::Delivered => Fate::Delivered,
-                        RecordVerdict::Dead { code, reason } => Fate::Dead { code: code.clone(), reason: reason.clone() },
-                        RecordVerdict::Retry { reason } => {
-                            Fate::Retry { reason: reason.clone(), count_attempt: true, retry_after: None }
-                        }
+                        RecordVerdict::Dead { code, reason } => Fate::Dead {
+                            code: code.clone(),
+                            reason: reason.clone(),
+                        },
+                        RecordVerdict::Retry { reason } => Fate::Retry {
+                            reason: reason.clone(),
+                            count_attempt: true,
+                            retry_after: None,
+                        },
                     });
                 }
                 let partial = list.iter().any(|v| *v != RecordVerdict::Delivered);
-                (if partial { Delivery::Partial } else { Delivery::Success }, None)
+                (
+                    if partial {
+                        Delivery::Partial
+                    } else {
+                        Delivery::Success
+                    },
+                    None,
+                )
             }
-            Verdict::RetryAll { retry_after, count_attempt, reason } => {
+            Verdict::RetryAll {
+                retry_after,
+                count_attempt,
+                reason,
+            } => {
                 tracing::warn!(account = %account.name, records = slice.len(), reason = %reason, "CleverTap request failed; will retry");
-                let fate = Fate::Retry { reason: reason.clone(), count_attempt: *count_attempt, retry_after: *retry_after };
+                let fate = Fate::Retry {
+                    reason: reason.clone(),
+                    count_attempt: *count_attempt,
+                    retry_after: *retry_after,
+                };
                 halted = Some(fate.clone());
                 (Delivery::Retry, Some(fate))
             }
@@ -186,10 +265,15 @@ async fn send(app: &AppState, account: &Account, items: &[Item]) -> Vec<Fate> {
                 if slice.len() == 1 {
                     lone_refusals += 1;
                     let code = match &reply {
-                        crate::clevertap::classify::Reply::Http { status, .. } => status.to_string(),
+                        crate::clevertap::classify::Reply::Http { status, .. } => {
+                            status.to_string()
+                        }
                         _ => "400".to_owned(),
                     };
-                    fates[lo] = Some(Fate::Dead { code, reason: reason.clone() });
+                    fates[lo] = Some(Fate::Dead {
+                        code,
+                        reason: reason.clone(),
+                    });
                 } else {
                     let mid = lo + slice.len() / 2;
                     ranges.push_front((mid, hi));
@@ -198,9 +282,12 @@ async fn send(app: &AppState, account: &Account, items: &[Item]) -> Vec<Fate> {
                 (Delivery::Refused, None)
             }
         };
-        app.metrics.delivery(&account.name, metric, started.elapsed());
+        app.metrics
+            .delivery(&account.name, metric, started.elapsed());
         if let Some(fate) = fate_all {
-            fates[lo..hi].iter_mut().for_each(|f| *f = Some(fate.clone()));
+            fates[lo..hi]
+                .iter_mut()
+                .for_each(|f| *f = Some(fate.clone()));
         }
     }
     if !any_delivered && items.len() >= 2 && lone_refusals == items.len() {
@@ -210,10 +297,18 @@ async fn send(app: &AppState, account: &Account, items: &[Item]) -> Vec<Fate> {
             "CleverTap refused every record of a batch one by one (400): check the account configuration".into());
         return vec![Fate::Release; items.len()];
     }
-    if any_delivered && app.pauses.get(&account.name).is_some_and(|p| p.kind == PauseKind::Refused) {
+    if any_delivered
+        && app
+            .pauses
+            .get(&account.name)
+            .is_some_and(|p| p.kind == PauseKind::Refused)
+    {
         super::resume_account(app, &account.name).await;
     }
-    fates.into_iter().map(|f| f.unwrap_or(Fate::Release)).collect()
+    fates
+        .into_iter()
+        .map(|f| f.unwrap_or(Fate::Release))
+        .collect()
 }
 
 /// Turns the fates of a row's records into the row's outcome (retry, give up, or finished).
@@ -227,9 +322,17 @@ fn settle(app: &AppState, mut plan: Plan, fates: Vec<(u32, Fate)>, now: i64) -> 
             Fate::Delivered => plan.delivered.push(index),
             Fate::Dead { code, reason } => {
                 tracing::warn!(request_id = %plan.row.request_id, record = index, code = %code, reason = %reason, "CleverTap refused a record; dead-lettered");
-                plan.dead.push(NewDeadLetter { record_index: Some(index), code, reason });
+                plan.dead.push(NewDeadLetter {
+                    record_index: Some(index),
+                    code,
+                    reason,
+                });
             }
-            Fate::Retry { reason, count_attempt, retry_after } => {
+            Fate::Retry {
+                reason,
+                count_attempt,
+                retry_after,
+            } => {
                 pending.push(index);
                 let counted = retry.as_ref().is_some_and(|r| r.1) || count_attempt;
                 let after = retry.as_ref().and_then(|r| r.2).max(retry_after);
@@ -262,10 +365,19 @@ fn settle(app: &AppState, mut plan: Plan, fates: Vec<(u32, Fate)>, now: i64) -> 
             let delay = next_delay(plan.row.attempts, base, max, rand::random::<f64>());
             let delay = retry_after.map_or(delay, |after| delay.max(after.min(max)));
             let due_at_ms = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-            Next::Retry { due_at_ms, count_attempt, error: reason }
+            Next::Retry {
+                due_at_ms,
+                count_attempt,
+                error: reason,
+            }
         }
     } else {
         Next::Finished
     };
-    RowOutcome { id, delivered: plan.delivered, dead: plan.dead, next }
+    RowOutcome {
+        id,
+        delivered: plan.delivered,
+        dead: plan.dead,
+        next,
+    }
 }

@@ -24,14 +24,19 @@ pub async fn run(app: AppState) {
 pub async fn purge_once(app: &AppState) {
     let q = &app.settings.queue;
     let now = now_ms();
-    let delivered_before = now - duration_ms(Duration::from_secs(q.delivered_retention_hours * 3600));
+    let delivered_before =
+        now - duration_ms(Duration::from_secs(q.delivered_retention_hours * 3600));
     let dead_before = now - duration_ms(Duration::from_secs(q.dead_retention_days * 86_400));
     match app.queue.purge(delivered_before, dead_before).await {
         Ok(counts) => {
             app.metrics.purged("delivered", counts.delivered);
             app.metrics.purged("dead", counts.dead);
             if counts.delivered + counts.dead > 0 {
-                tracing::info!(delivered = counts.delivered, dead_letters = counts.dead, "retention purge");
+                tracing::info!(
+                    delivered = counts.delivered,
+                    dead_letters = counts.dead,
+                    "retention purge"
+                );
             }
         }
         Err(error) => tracing::error!(error = %error, "retention purge failed"),

@@ -38,7 +38,11 @@ pub fn spawn(app: AppState) -> Workers {
         tracing::warn!("delivery.enabled = false: webhooks are stored but nothing is sent");
     }
     loops.spawn(housekeeping::run(app.clone()));
-    Workers { loops, deliveries, grace: Duration::from_secs(app.settings.shutdown_grace()) }
+    Workers {
+        loops,
+        deliveries,
+        grace: Duration::from_secs(app.settings.shutdown_grace()),
+    }
 }
 
 impl Workers {
@@ -49,8 +53,13 @@ impl Workers {
         self.loops.close();
         self.loops.wait().await;
         self.deliveries.close();
-        if tokio::time::timeout(self.grace, self.deliveries.wait()).await.is_err() {
-            tracing::warn!("deliveries still running after the grace period; their leases will expire");
+        if tokio::time::timeout(self.grace, self.deliveries.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "deliveries still running after the grace period; their leases will expire"
+            );
         }
     }
 }
@@ -68,7 +77,8 @@ async fn account_loop(app: AppState, account: String, deliveries: TaskTracker) {
     let token = app.shutdown.clone();
     while !token.is_cancelled() {
         if let Some(pause) = app.pauses.get(&account) {
-            let probe_due = pause.kind == PauseKind::Refused && tokio::time::Instant::now() >= pause.next_probe.into();
+            let probe_due = pause.kind == PauseKind::Refused
+                && tokio::time::Instant::now() >= pause.next_probe.into();
             if !probe_due {
                 let until = tokio::time::Instant::from_std(pause.next_probe);
                 tokio::select! {
@@ -81,7 +91,13 @@ async fn account_loop(app: AppState, account: String, deliveries: TaskTracker) {
             // Probe: one batch, sent inline; its answer resumes the account or keeps it paused.
             let rows = claim(&app, &account, batch).await;
             if rows.is_empty() {
-                app.pauses.pause(&account, PauseKind::Refused, String::new(), now_ms(), probe_every(&app));
+                app.pauses.pause(
+                    &account,
+                    PauseKind::Refused,
+                    String::new(),
+                    now_ms(),
+                    probe_every(&app),
+                );
                 continue;
             }
             tracing::info!(account = %account, rows = rows.len(), "probing paused account");
@@ -129,10 +145,16 @@ async fn claim(app: &AppState, account: &str, limit: usize) -> Vec<Claimed> {
 
 /// Sleeps until a commit wakes us, the next retry is due, or the 1 s safety poll (expired
 /// leases, another replica's rows).
-async fn wait_for_work(app: &AppState, account: &str, wake: &mut tokio::sync::watch::Receiver<u64>) {
+async fn wait_for_work(
+    app: &AppState,
+    account: &str,
+    wake: &mut tokio::sync::watch::Receiver<u64>,
+) {
     let poll = Duration::from_secs(1);
     let sleep = match app.queue.next_due(account).await {
-        Ok(Some(due)) => Duration::from_millis(u64::try_from((due - now_ms()).max(0)).unwrap_or(0)).min(poll),
+        Ok(Some(due)) => {
+            Duration::from_millis(u64::try_from((due - now_ms()).max(0)).unwrap_or(0)).min(poll)
+        }
         _ => poll,
     };
     tokio::select! {
@@ -150,7 +172,10 @@ fn probe_every(app: &AppState) -> Duration {
 /// Stops sending to `account` (its rows stay pending); logs once and sets the gauge.
 pub fn pause_account(app: &AppState, account: &str, kind: PauseKind, reason: String) {
     let manual = kind == PauseKind::Manual;
-    if app.pauses.pause(account, kind, reason.clone(), now_ms(), probe_every(app)) {
+    if app
+        .pauses
+        .pause(account, kind, reason.clone(), now_ms(), probe_every(app))
+    {
         app.metrics.account_paused(account, true);
         if manual {
             tracing::warn!(account = %account, "account paused by an operator; webhooks are still accepted");
@@ -163,7 +188,9 @@ pub fn pause_account(app: &AppState, account: &str, kind: PauseKind, reason: Str
 
 /// Resumes `account`; the age clock of its rows is pushed back by the time it was paused.
 pub async fn resume_account(app: &AppState, account: &str) {
-    let Some(paused_for) = app.pauses.resume(account) else { return };
+    let Some(paused_for) = app.pauses.resume(account) else {
+        return;
+    };
     app.metrics.account_paused(account, false);
     if let Err(error) = app.queue.extend_deadlines(account, paused_for).await {
         tracing::error!(account = %account, error = %error, "could not stop the age clock for the pause");

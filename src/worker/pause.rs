@@ -32,7 +32,14 @@ pub struct Pauses {
 
 impl Pauses {
     /// Pauses `account`; returns false when it already was (the first reason and time stay).
-    pub fn pause(&self, account: &str, kind: PauseKind, reason: String, now_ms: i64, probe_every: Duration) -> bool {
+    pub fn pause(
+        &self,
+        account: &str,
+        kind: PauseKind,
+        reason: String,
+        now_ms: i64,
+        probe_every: Duration,
+    ) -> bool {
         let mut paused = self.lock();
         if let Some(existing) = paused.get_mut(account) {
             if kind == PauseKind::Manual {
@@ -44,7 +51,13 @@ impl Pauses {
         let now = Instant::now();
         paused.insert(
             account.to_owned(),
-            Pause { kind, reason, since_ms: now_ms, since: now, next_probe: now + probe_every },
+            Pause {
+                kind,
+                reason,
+                since_ms: now_ms,
+                since: now,
+                next_probe: now + probe_every,
+            },
         );
         true
     }
@@ -61,7 +74,10 @@ impl Pauses {
     }
 
     pub fn all(&self) -> Vec<(String, Pause)> {
-        self.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Resolves when any account is resumed.
@@ -71,6 +87,8 @@ impl Pauses {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Pause>> {
         // A panic while holding this lock cannot leave the map inconsistent; keep serving.
-        self.paused.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.paused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

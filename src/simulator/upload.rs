@@ -1,0 +1,228 @@
+//! The `POST /1/upload` handler: auth → concurrency cap → faults → envelope → per-record checks → store.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::faults::{Action, Decision};
+use super::json::{
+    error_response, error_text, json_response, mask_identity, mask_secret, to_bytes,
+};
+use super::server::ConnCtl;
+use super::stats::{Finish, RequestOutcome};
+use super::validate::{Rules, Unprocessed, judge};
+use super::{Inner, lock};
+
+#[derive(Deserialize)]
+struct Envelope {
+    d: Vec<Value>,
+}
+
+#[derive(Serialize)]
+struct Answer<'a> {
+    status: &'a str,
+    processed: usize,
+    unprocessed: &'a [Unprocessed],
+}
+
+/// One request's flight: releases its in-flight slot and completes its log entry when dropped,
+/// so a request cancelled mid-way (client gone, outage) is still accounted for.
+struct Flight {
+    inner: Arc<Inner>,
+    seq: u64,
+    account: String,
+    known: bool,
+    admitted: bool,
+    records: usize,
+    processed: usize,
+    unprocessed: usize,
+    done: bool,
+}
+
+impl Flight {
+    fn end(&mut self, status: Option<u16>, outcome: RequestOutcome) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let tick = self.inner.tick();
+        let finish = Finish {
+            status,
+            outcome,
+            records: self.records,
+            processed: self.processed,
+            unprocessed: self.unprocessed,
+        };
+        lock(&self.inner.book).finish(
+            self.seq,
+            &self.account,
+            self.known,
+            self.admitted,
+            finish,
+            tick,
+        );
+        self.inner.notify.notify_waiters();
+    }
+
+    fn answer(mut self, status: u16, resp: Response) -> Response {
+        self.end(Some(status), RequestOutcome::Answered);
+        resp
+    }
+
+    fn fail(self, status: u16, error: &str) -> Response {
+        let cfg = &self.inner.config;
+        let resp = error_response(status, error, cfg.space_padded, cfg.retry_after_secs);
+        self.answer(status, resp)
+    }
+
+    /// Marks the outcome, closes the connection without an answer and never resolves.
+    async fn vanish(self, outcome: RequestOutcome, ctl: Option<ConnCtl>) -> Response {
+        lock(&self.inner.book).mark(self.seq, outcome);
+        if outcome != RequestOutcome::Hung
+            && let Some(ctl) = ctl
+        {
+            ctl.drop.cancel();
+        }
+        // Held until the connection task drops this future (client gone, outage, shutdown).
+        let _flight = self;
+        std::future::pending::<Response>().await
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.end(None, RequestOutcome::Abandoned);
+    }
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// `POST /1/upload` (any host).
+pub async fn upload(State(inner): State<Arc<Inner>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let ctl = parts.extensions.get::<ConnCtl>().cloned();
+    let query = parts.uri.query();
+    let cfg = &inner.config;
+    let account = header(&parts.headers, "x-clevertap-account-id");
+    let passcode = header(&parts.headers, "x-clevertap-passcode");
+    let auth = inner.faults.check_auth(account, passcode);
+    // Counted in flight from arrival, before the body is read.
+    let tick = inner.tick();
+    let admission = lock(&inner.book).begin(
+        account,
+        mask_secret(passcode),
+        auth.is_ok(),
+        cfg.max_in_flight,
+        tick,
+    );
+    let flight = Flight {
+        inner: Arc::clone(&inner),
+        seq: admission.seq,
+        account: account.to_owned(),
+        known: auth.is_ok(),
+        admitted: admission.admitted,
+        records: 0,
+        processed: 0,
+        unprocessed: 0,
+        done: false,
+    };
+    let (bytes, too_large) = match axum::body::to_bytes(body, cfg.max_body_bytes).await {
+        Ok(bytes) => (bytes, false),
+        Err(_) => (Bytes::new(), true),
+    };
+    lock(&inner.book).set_body(admission.seq, bytes.clone());
+    if let Err(error) = auth {
+        return flight.fail(401, error);
+    }
+    if !admission.admitted {
+        return flight.fail(429, error_text(429));
+    }
+
+    let decision = inner.faults.decide();
+    if !decision.latency.is_zero() {
+        tokio::time::sleep(decision.latency).await;
+    }
+    if inner.net.in_outage() {
+        return flight.vanish(RequestOutcome::DroppedByOutage, ctl).await;
+    }
+    match decision.action {
+        Action::Fail(status) => return flight.fail(status, error_text(status)),
+        Action::Hang => return flight.vanish(RequestOutcome::Hung, ctl).await,
+        Action::Normal | Action::StoreThenDrop => {}
+    }
+    if too_large {
+        return flight.fail(413, error_text(413));
+    }
+    let records = match serde_json::from_slice::<Envelope>(&bytes) {
+        Ok(envelope) if envelope.d.len() <= cfg.max_records => envelope.d,
+        _ => return flight.fail(400, error_text(400)),
+    };
+    process(flight, records, query, decision, ctl).await
+}
+
+async fn process(
+    mut flight: Flight,
+    records: Vec<Value>,
+    query: Option<&str>,
+    decision: Decision,
+    ctl: Option<ConnCtl>,
+) -> Response {
+    let inner = Arc::clone(&flight.inner);
+    let cfg = &inner.config;
+    let rules = Rules {
+        enforce_custom_id_charset: cfg.enforce_custom_id_charset,
+        restricted_events: &cfg.restricted_events,
+        max_event_properties: cfg.max_event_properties,
+    };
+    flight.records = records.len();
+    let judged = judge(records, &rules, &decision.record_codes);
+    flight.processed = judged.accepted.len();
+    flight.unprocessed = judged.unprocessed.len();
+
+    let body = to_bytes(
+        &Answer {
+            status: judged.status(),
+            processed: judged.accepted.len(),
+            unprocessed: &judged.unprocessed,
+        },
+        cfg.space_padded,
+    );
+    let dry_run = query.is_some_and(|q| q.split('&').any(|p| p == "dryRun=1"));
+    if !dry_run && !judged.accepted.is_empty() {
+        if cfg.log_records {
+            for a in &judged.accepted {
+                let kind = a.record.get("type").and_then(Value::as_str).unwrap_or("");
+                let name = a
+                    .record
+                    .get("evtName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                tracing::info!(account = %flight.account, identity = %mask_identity(&a.key), kind, event = name, "clevertap simulator stored a record");
+            }
+        }
+        let mut store = lock(&inner.store);
+        for accepted in judged.accepted {
+            store.apply(accepted);
+        }
+        inner
+            .accepted_count
+            .store(store.accepted_total(), Ordering::SeqCst);
+        drop(store);
+        inner.notify.notify_waiters();
+    }
+    if decision.action == Action::StoreThenDrop {
+        return flight.vanish(RequestOutcome::StoredThenDropped, ctl).await;
+    }
+    flight.answer(200, json_response(StatusCode::OK, body))
+}
