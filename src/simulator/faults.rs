@@ -157,7 +157,8 @@ impl Faults {
     }
 
     /// Records whose key (identity, else objectId …) equals `identity` come back unprocessed
-    /// with `code` (e.g. 555 or 516). Code 0 clears the rule.
+    /// with `code` (e.g. 555 or 516); code 400 instead refuses every request carrying such a
+    /// record with HTTP 400 "Malformed request". Code 0 clears the rule.
     pub fn set_record_code(&self, identity: &str, code: u16) {
         let mut st = lock(&self.state);
         let mut codes = (*st.record_codes).clone();

@@ -186,6 +186,18 @@ async fn process(
         max_event_properties: cfg.max_event_properties,
     };
     flight.records = records.len();
+    // A record code of 400 refuses the whole request carrying that record (as a malformed
+    // record makes CleverTap answer 400), so clients can exercise bisection.
+    let malformed = records.iter().any(|r| {
+        ["identity", "objectId"].iter().any(|k| {
+            r.get(*k)
+                .and_then(Value::as_str)
+                .is_some_and(|id| decision.record_codes.get(id) == Some(&400))
+        })
+    });
+    if malformed {
+        return flight.fail(400, error_text(400));
+    }
     let judged = judge(records, &rules, &decision.record_codes);
     flight.processed = judged.accepted.len();
     flight.unprocessed = judged.unprocessed.len();

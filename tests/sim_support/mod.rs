@@ -1,5 +1,8 @@
 //! Shared helpers of the simulator integration tests: start a simulator, post uploads.
-#![allow(dead_code, reason = "each test binary uses a different subset of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,0 +1,8 @@
+//! Integration tests: the real app on port 0 against the in-process CleverTap simulator.
+
+mod admin;
+mod delivery;
+mod intake;
+mod mapping;
+mod pause;
+mod test_app;
