@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use freshtap::config::Settings;
 use freshtap::simulator::{SimAccount, Simulator, SimulatorConfig};
-use freshtap::startup::{AppState, Application};
+use freshtap::startup::Application;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +32,6 @@ pub struct TestApp {
     pub address: String,
     pub clevertap: Simulator,
     pub client: reqwest::Client,
-    pub state: AppState,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<()>,
     pub dir: std::sync::Arc<tempfile::TempDir>,
@@ -107,7 +106,6 @@ pub async fn spawn_on(
         .await
         .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let state = app.state();
     let task = tokio::spawn(async move {
         app.run_until_stopped().await.expect("app runs");
     });
