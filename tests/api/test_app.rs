@@ -113,7 +113,6 @@ pub async fn spawn_on(
         address,
         clevertap,
         client: reqwest::Client::new(),
-        state,
         shutdown,
         task,
         dir,
