@@ -44,6 +44,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("the request took too long")]
     Timeout,
+    #[error("method not allowed here")]
+    MethodNotAllowed,
 }
 
 impl ApiError {
@@ -59,6 +61,7 @@ impl ApiError {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         }
     }
 }

@@ -42,6 +42,7 @@ pub fn admin_router(state: AppState) -> Router {
 fn layered(router: Router<AppState>, state: AppState) -> Router {
     router
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
             state.clone(),
             request_context,

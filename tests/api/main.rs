@@ -2,6 +2,7 @@
 
 mod admin;
 mod delivery;
+mod health;
 mod intake;
 mod mapping;
 mod pause;
