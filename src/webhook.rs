@@ -15,11 +15,7 @@ impl BodyKind {
     /// sniffed (`{`/`[` → JSON, else form). `None` for a declared type that is neither.
     pub fn from_content_type(header: Option<&str>, body: &[u8]) -> Option<Self> {
         let Some(header) = header else {
-            let first = body.iter().find(|b| !b.is_ascii_whitespace());
-            return Some(match first {
-                Some(b'{' | b'[') => Self::Json,
-                _ => Self::Form,
-            });
+            return Some(if opens_like_json(body) { Self::Json } else { Self::Form });
         };
         let essence = header
             .split(';')
@@ -29,6 +25,8 @@ impl BodyKind {
             .to_ascii_lowercase();
         match essence.as_str() {
             "application/json" | "text/json" => Some(Self::Json),
+            // curl's -d declares a form even for JSON: a "form" that opens like JSON is JSON.
+            "application/x-www-form-urlencoded" if opens_like_json(body) => Some(Self::Json),
             "application/x-www-form-urlencoded" => Some(Self::Form),
             _ if essence.ends_with("+json") => Some(Self::Json),
             _ => None,
@@ -49,6 +47,10 @@ impl BodyKind {
             Self::Json
         }
     }
+}
+
+fn opens_like_json(body: &[u8]) -> bool {
+    matches!(body.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
 }
 
 /// Why a body could not be read; the message names line and column for JSON.
