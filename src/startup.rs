@@ -78,6 +78,7 @@ impl AppState {
         shutdown: CancellationToken,
     ) -> Result<Self, StartupError> {
         let mut problems = settings.check();
+        crate::mapping::warm_up();
         let mapping_settings = settings.mapping_settings();
         let mut routes = HashMap::new();
         for (name, route) in &settings.routes {

@@ -15,7 +15,11 @@ impl BodyKind {
     /// sniffed (`{`/`[` → JSON, else form). `None` for a declared type that is neither.
     pub fn from_content_type(header: Option<&str>, body: &[u8]) -> Option<Self> {
         let Some(header) = header else {
-            return Some(if opens_like_json(body) { Self::Json } else { Self::Form });
+            return Some(if opens_like_json(body) {
+                Self::Json
+            } else {
+                Self::Form
+            });
         };
         let essence = header
             .split(';')
@@ -50,7 +54,10 @@ impl BodyKind {
 }
 
 fn opens_like_json(body: &[u8]) -> bool {
-    matches!(body.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
+    matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
 }
 
 /// Why a body could not be read; the message names line and column for JSON.

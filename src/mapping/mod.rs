@@ -23,6 +23,7 @@ mod error;
 mod filters;
 mod normalize;
 mod phones;
+pub use phones::warm_up;
 mod repair;
 mod sink;
 mod template;

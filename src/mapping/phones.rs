@@ -117,3 +117,9 @@ mod tests {
         assert!(parse_region("XX").is_none(), "unknown region");
     }
 }
+
+/// Loads libphonenumber's metadata now rather than on the first webhook with a phone (its
+/// lazy load takes long enough to show in the first delivery's latency).
+pub fn warm_up() {
+    let _ = to_e164("+14155550100", country::Id::US);
+}
