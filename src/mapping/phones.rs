@@ -70,6 +70,12 @@ pub(crate) fn parse_region(code: &str) -> Option<country::Id> {
     code.trim().to_ascii_uppercase().parse().ok()
 }
 
+/// Loads libphonenumber's metadata now rather than on the first webhook with a phone (its
+/// lazy load takes long enough to show in the first delivery's latency).
+pub fn warm_up() {
+    let _ = to_e164("+14155550100", country::Id::US);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,10 +122,4 @@ mod tests {
         );
         assert!(parse_region("XX").is_none(), "unknown region");
     }
-}
-
-/// Loads libphonenumber's metadata now rather than on the first webhook with a phone (its
-/// lazy load takes long enough to show in the first delivery's latency).
-pub fn warm_up() {
-    let _ = to_e164("+14155550100", country::Id::US);
 }
