@@ -58,6 +58,17 @@ impl Schema {
     }
 }
 
+impl Schema {
+    /// Runs SQL in this schema behind the queue's back (to stage a race deterministically).
+    async fn execute(&self, sql: &str) {
+        let (client, connection) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client.batch_execute(sql).await.expect("sql");
+    }
+}
+
 impl Drop for Schema {
     fn drop(&mut self) {
         let (base, name) = (self.base.clone(), self.name.clone());
@@ -161,6 +172,54 @@ async fn claims_never_overlap_across_replicas_and_keep_identity_order() {
         b.complete(outcomes).await.expect("complete");
     }
     assert_eq!(a.stats().await.expect("stats").delivered, 120);
+}
+
+#[tokio::test]
+async fn a_row_committed_late_with_a_lower_id_waits_for_the_leased_row_of_its_identity() {
+    let Some((a, b, schema)) = two_replicas().await else {
+        return;
+    };
+    // Replica B took an id, replica A committed a later row of the same identity and it was
+    // claimed; only then does B's row (lower id) commit.
+    accepted(
+        b.enqueue(webhook("placeholder", &[]), WINDOW)
+            .await
+            .expect("enqueue"),
+    );
+    let later = accepted(
+        a.enqueue(webhook("later", &["late@x"]), WINDOW)
+            .await
+            .expect("enqueue"),
+    );
+    assert_eq!(
+        a.claim("main", 10, LEASE)
+            .await
+            .expect("claim")
+            .iter()
+            .map(|c| c.id)
+            .max(),
+        Some(later)
+    );
+    let lower = later - 1;
+    schema
+        .execute(&format!(
+            "DELETE FROM webhooks WHERE id = {lower}; DELETE FROM active_keys WHERE row_id = {lower}; \
+             INSERT INTO webhooks (id, route, account, content_type, body, body_hash, request_id, \
+             received_at, state, due_at, deadline_at, order_keys) SELECT {lower}, route, account, \
+             content_type, 'early'::bytea, '\\x00'::bytea, 'req-early', received_at, 'pending', 0, \
+             deadline_at, order_keys FROM webhooks WHERE id = {later}; \
+             INSERT INTO active_keys (row_id, key) VALUES ({lower}, 'late@x');"
+        ))
+        .await;
+    assert!(
+        b.claim("main", 10, LEASE).await.expect("claim").is_empty(),
+        "a second request for one identity must not be in flight"
+    );
+    b.complete(vec![finished(later, vec![0], vec![])])
+        .await
+        .expect("complete");
+    let next = b.claim("main", 10, LEASE).await.expect("claim");
+    assert_eq!(next.iter().map(|c| c.id).collect::<Vec<_>>(), vec![lower]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
