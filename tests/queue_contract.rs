@@ -1,6 +1,11 @@
 //! The queue contract: one suite, run against every backend.
 //!
-//! PostgreSQL joins the list when its backend lands (FRESHTAP_TEST_DATABASE_URL).
+//! PostgreSQL runs when FRESHTAP_TEST_DATABASE_URL is set (each test in a fresh schema), and
+//! says it skipped otherwise; the PostgreSQL-only tests (two replicas on one database) are in
+//! `queue_contract/postgres_replicas.rs`.
+
+#[path = "queue_contract/postgres_replicas.rs"]
+mod postgres_replicas;
 
 use std::time::Duration;
 
@@ -367,77 +372,85 @@ macro_rules! contract {
             use super::*;
             #[tokio::test]
             async fn a_claimed_row_is_not_claimed_twice() {
-                let (q, _g) = $open.await;
+                let Some((q, _g)) = $open.await else { return };
                 super::a_claimed_row_is_not_claimed_twice(q).await
             }
             #[tokio::test]
             async fn an_expired_lease_gives_the_row_back() {
-                let (q, _g) = $open.await;
+                let Some((q, _g)) = $open.await else { return };
                 super::an_expired_lease_gives_the_row_back(q).await
             }
             #[tokio::test]
             async fn the_same_body_within_the_window_is_a_duplicate() {
-                let (q, _g) = $open.await;
+                let Some((q, _g)) = $open.await else { return };
                 super::the_same_body_within_the_window_is_a_duplicate(q).await
             }
             #[tokio::test]
             async fn an_identity_waits_for_its_earlier_row() {
-                let (q, _g) = $open.await;
+                let Some((q, _g)) = $open.await else { return };
                 super::an_identity_waits_for_its_earlier_row(q).await
             }
             #[tokio::test]
             async fn a_retry_waits_until_due() {
-                let (q, _g) = $open.await;
+                let Some((q, _g)) = $open.await else { return };
                 super::a_retry_waits_until_due(q).await
             }
             #[tokio::test]
             async fn dead_records_replay_without_resending_delivered_ones() {
-                let (q, _g) = $open.await;
+                let Some((q, _g)) = $open.await else { return };
                 super::dead_records_replay_without_resending_delivered_ones(q).await
             }
             #[tokio::test]
             async fn an_invalid_body_can_be_fixed_and_replayed() {
-                let (q, _g) = $open.await;
+                let Some((q, _g)) = $open.await else { return };
                 super::an_invalid_body_can_be_fixed_and_replayed(q).await
             }
             #[tokio::test]
             async fn deleting_a_dead_letter_removes_it() {
-                let (q, _g) = $open.await;
+                let Some((q, _g)) = $open.await else { return };
                 super::deleting_a_dead_letter_removes_it(q).await
             }
             #[tokio::test]
             async fn retention_purges_only_what_is_old() {
-                let (q, _g) = $open.await;
+                let Some((q, _g)) = $open.await else { return };
                 super::retention_purges_only_what_is_old(q).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn concurrent_enqueues_all_commit() {
-                let (q, _g) = $open.await;
+                let Some((q, _g)) = $open.await else { return };
                 super::concurrent_enqueues_all_commit(q).await
             }
             #[tokio::test]
             async fn lookup_by_request_id_shows_the_row() {
-                let (q, _g) = $open.await;
+                let Some((q, _g)) = $open.await else { return };
                 super::lookup_by_request_id_shows_the_row(q).await
             }
         }
     };
 }
 
-async fn sqlite_queue() -> (Queue, tempfile::TempDir) {
+async fn sqlite_queue() -> Option<(Queue, tempfile::TempDir)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = freshtap::config::Settings::from_toml(&format!(
         "[queue]\nurl = \"sqlite://{}\"\n",
         dir.path().join("q.db").display()
     ))
     .expect("settings");
-    (
+    Some((
         Queue::connect(&settings.queue).await.expect("open sqlite"),
         dir,
-    )
+    ))
 }
 
 contract!(sqlite, sqlite_queue());
+
+async fn postgres_queue() -> Option<(Queue, postgres_replicas::Schema)> {
+    let schema = postgres_replicas::Schema::create().await?;
+    let queue = schema.connect().await;
+    Some((queue, schema))
+}
+
+contract!(postgres, postgres_queue());
 
 #[tokio::test]
 async fn sqlite_rows_survive_a_reopen() {

@@ -1,9 +1,13 @@
-//! The durable queue: the contract every backend keeps (SQLite embedded; PostgreSQL to come).
+//! The durable queue: the contract every backend keeps (SQLite embedded; PostgreSQL shared).
 //!
 //! Rows move `pending → leased → delivered | dead`. A webhook renders to several records and
 //! CleverTap judges each one, so a row remembers which record indexes were delivered, and dead
 //! letters are per record (`record_index`), or per row for a body that could not be read.
 
+mod postgres;
+mod postgres_admin;
+mod postgres_ops;
+mod postgres_setup;
 mod sqlite;
 mod sqlite_ops;
 
@@ -14,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::config::QueueSettings;
 
+pub use postgres::PostgresQueue;
 pub use sqlite::SqliteQueue;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,8 +29,17 @@ pub enum QueueError {
     Commit(String),
     #[error("the queue is closed")]
     Closed,
-    #[error("unsupported queue url (expected sqlite://PATH): {0}")]
+    #[error("unsupported queue url (expected sqlite://PATH or postgres://…): {0}")]
     UnsupportedUrl(String),
+    #[error("postgres error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("postgres connection pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("cannot build the postgres connection pool: {0}")]
+    PoolBuild(String),
+    /// `url` is redacted: the password never reaches a log line.
+    #[error("invalid postgres url {url}: {reason}")]
+    PostgresUrl { url: String, reason: String },
     #[error("cannot prepare the database directory: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -172,12 +186,14 @@ pub enum SetBody {
 #[derive(Clone)]
 pub enum Queue {
     Sqlite(SqliteQueue),
+    Postgres(PostgresQueue),
 }
 
 macro_rules! dispatch {
     ($self:ident, $q:ident => $call:expr) => {
         match $self {
             Queue::Sqlite($q) => $call,
+            Queue::Postgres($q) => $call,
         }
     };
 }
@@ -188,6 +204,11 @@ impl Queue {
         let url = settings.url.expose_secret();
         if let Some(path) = url.strip_prefix("sqlite://") {
             return Ok(Self::Sqlite(SqliteQueue::open(path).await?));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(
+                PostgresQueue::connect(url, settings.pool_size).await?,
+            ));
         }
         Err(QueueError::UnsupportedUrl(redact_url(url)))
     }
@@ -315,6 +336,24 @@ impl Queue {
             })
             .collect();
         self.complete(outcomes).await
+    }
+
+    /// Takes one of the account's `limit` CleverTap request slots, shared by every replica of
+    /// the queue: a slot id when fewer than `limit` unexpired slots are held, else `None`. A slot
+    /// lapses after `ttl` (a killed replica's slots free themselves), so `ttl` must outlast one
+    /// request. SQLite (one process) always answers `Some(0)`.
+    pub async fn acquire_slot(
+        &self,
+        account: &str,
+        limit: usize,
+        ttl: Duration,
+    ) -> Result<Option<i64>, QueueError> {
+        dispatch!(self, q => q.acquire_slot(account.to_owned(), limit, ttl).await)
+    }
+
+    /// Gives back a slot from `acquire_slot` (after the request, whatever its outcome).
+    pub async fn release_slot(&self, slot: i64) -> Result<(), QueueError> {
+        dispatch!(self, q => q.release_slot(slot).await)
     }
 
     /// Cheap round trip (readiness).

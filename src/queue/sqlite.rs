@@ -189,6 +189,28 @@ impl SqliteQueue {
             .await
     }
 
+    /// One process holds the whole account: the worker's in-process semaphore is the bound.
+    #[expect(
+        clippy::unused_async,
+        reason = "same signature as the PostgreSQL backend"
+    )]
+    pub async fn acquire_slot(
+        &self,
+        _account: String,
+        _limit: usize,
+        _ttl: Duration,
+    ) -> Result<Option<i64>, QueueError> {
+        Ok(Some(0))
+    }
+
+    #[expect(
+        clippy::unused_async,
+        reason = "same signature as the PostgreSQL backend"
+    )]
+    pub async fn release_slot(&self, _slot: i64) -> Result<(), QueueError> {
+        Ok(())
+    }
+
     pub async fn ping(&self) -> Result<(), QueueError> {
         self.call(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
