@@ -89,19 +89,27 @@ async fn account_loop(app: AppState, account: String, deliveries: TaskTracker) {
                 continue;
             }
             // Probe: one batch, sent inline; its answer resumes the account or keeps it paused.
-            let rows = claim(&app, &account, batch).await;
-            if rows.is_empty() {
+            let postpone = || {
                 app.pauses.pause(
                     &account,
                     PauseKind::Refused,
                     String::new(),
                     now_ms(),
                     probe_every(&app),
-                );
+                )
+            };
+            let Some(slot) = acquire_slot(&app, &account).await else {
+                postpone();
                 continue;
+            };
+            let rows = claim(&app, &account, batch).await;
+            if rows.is_empty() {
+                postpone();
+            } else {
+                tracing::info!(account = %account, rows = rows.len(), "probing paused account");
+                deliver::deliver(&app, &account, rows).await;
             }
-            tracing::info!(account = %account, rows = rows.len(), "probing paused account");
-            deliver::deliver(&app, &account, rows).await;
+            release_slot(&app, slot).await;
             continue;
         }
         let permit = tokio::select! {
@@ -109,8 +117,15 @@ async fn account_loop(app: AppState, account: String, deliveries: TaskTracker) {
             permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
         };
         wake.borrow_and_update();
+        // The account-wide slot: with PostgreSQL, max_in_flight holds across every replica.
+        let Some(slot) = acquire_slot(&app, &account).await else {
+            drop(permit);
+            wait_for_work(&app, &account, &mut wake).await;
+            continue;
+        };
         let mut rows = claim(&app, &account, batch).await;
         if rows.is_empty() {
+            release_slot(&app, slot).await;
             drop(permit);
             wait_for_work(&app, &account, &mut wake).await;
             continue;
@@ -124,8 +139,31 @@ async fn account_loop(app: AppState, account: String, deliveries: TaskTracker) {
         let account = account.clone();
         deliveries.spawn(async move {
             deliver::deliver(&app, &account, rows).await;
+            release_slot(&app, slot).await;
             drop(permit);
         });
+    }
+}
+
+async fn acquire_slot(app: &AppState, account: &str) -> Option<i64> {
+    let limit = app.settings.delivery.max_in_flight;
+    match app
+        .queue
+        .acquire_slot(account, limit, app.settings.lease())
+        .await
+    {
+        Ok(slot) => slot,
+        Err(error) => {
+            tracing::error!(account = %account, error = %error, "could not take a delivery slot");
+            None
+        }
+    }
+}
+
+/// A slot that is not given back lapses after the lease; releasing it early frees it now.
+async fn release_slot(app: &AppState, slot: i64) {
+    if let Err(error) = app.queue.release_slot(slot).await {
+        tracing::warn!(error = %error, "delivery slot not released; it lapses with the lease");
     }
 }
 
