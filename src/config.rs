@@ -58,6 +58,7 @@ pub struct ServerSettings {
     pub bind: SocketAddr,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    pub max_concurrent_requests: usize,
     pub shutdown_grace_secs: u64,
     pub admin_bind: Option<SocketAddr>,
 }

@@ -57,6 +57,8 @@ pub struct Inner {
     pub pauses: Pauses,
     pub pii: Pii,
     pub shutdown: CancellationToken,
+    /// Bounds the webhooks being stored at once (`server.max_concurrent_requests`).
+    pub intake_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Shared state of one app; cloned into every handler and task. Nothing is global.
@@ -174,6 +176,9 @@ impl AppState {
         let pii = Pii {
             mask: settings.log.mask_pii,
         };
+        let intake_slots = Arc::new(tokio::sync::Semaphore::new(
+            settings.server.max_concurrent_requests.max(1),
+        ));
         Ok(Self(Arc::new(Inner {
             settings,
             queue,
@@ -184,6 +189,7 @@ impl AppState {
             pauses: Pauses::default(),
             pii,
             shutdown,
+            intake_slots,
         })))
     }
 

@@ -34,6 +34,8 @@ pub enum ApiError {
     },
     #[error("the relay is shutting down")]
     ShuttingDown,
+    #[error("the relay is overloaded; retry shortly")]
+    Overloaded,
     #[error("the queue is unavailable")]
     Queue(#[from] QueueError),
     #[error("{0}")]
@@ -57,6 +59,7 @@ impl ApiError {
             Self::UnsupportedType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_type"),
             Self::InvalidBody { .. } => (StatusCode::BAD_REQUEST, "invalid_body"),
             Self::ShuttingDown | Self::Queue(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -86,9 +89,15 @@ impl IntoResponse for ApiError {
         }
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Overload clears in moments; a queue outage or a restart takes longer.
+            let after = if matches!(self, Self::Overloaded) {
+                "1"
+            } else {
+                "5"
+            };
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(after));
         }
         response
     }

@@ -106,6 +106,12 @@ async fn store(
     if app.shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
+    // Held until the commit: past the bound, shed load now rather than queue in memory.
+    let _slot = app
+        .intake_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded)?;
     let limit = app.settings.server.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)

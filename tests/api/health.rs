@@ -74,3 +74,39 @@ async fn metrics_expose_the_documented_series() {
         assert!(text.contains(series), "missing {series} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn intake_sheds_load_with_503_and_retry_after_when_saturated() {
+    let (state, _dir) = state(CancellationToken::new()).await;
+    let limit = state.settings.server.max_concurrent_requests;
+    let held = state
+        .intake_slots
+        .clone()
+        .try_acquire_many_owned(u32::try_from(limit).expect("fits"))
+        .expect("all slots");
+    let post = || {
+        Request::post("/webhooks/contacts")
+            .header("X-Freshtap-Token", crate::test_app::TOKEN)
+            .header("Content-Type", "application/json")
+            .body(Body::from(crate::test_app::upload("shed")))
+            .expect("request")
+    };
+    let router = freshtap::http::router(state.clone(), true);
+    let shed = router.clone().oneshot(post()).await.expect("response");
+    assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    let body = axum::body::to_bytes(shed.into_body(), 1 << 16)
+        .await
+        .expect("body");
+    assert!(String::from_utf8_lossy(&body).contains("\"overloaded\""));
+    assert_eq!(
+        state.queue.stats().await.expect("stats").pending,
+        0,
+        "nothing half-stored"
+    );
+    drop(held);
+    assert_eq!(
+        router.oneshot(post()).await.expect("response").status(),
+        StatusCode::ACCEPTED
+    );
+}
