@@ -4,6 +4,8 @@
 //! says it skipped otherwise; the PostgreSQL-only tests (two replicas on one database) are in
 //! `queue_contract/postgres_replicas.rs`.
 
+#[path = "pg_support/mod.rs"]
+mod pg_support;
 #[path = "queue_contract/postgres_replicas.rs"]
 mod postgres_replicas;
 

@@ -16,6 +16,9 @@ use crate::retry::{give_up, next_delay};
 use crate::startup::{Account, AppState};
 use crate::webhook::{self, BodyKind};
 
+/// Time kept in hand between the last request a delivery starts and its lease's end.
+const LEASE_MARGIN: Duration = Duration::from_secs(2);
+
 /// A record ready to send.
 struct Item {
     row: usize,
@@ -202,7 +205,20 @@ async fn send(app: &AppState, account: &Account, items: &[Item]) -> Vec<Fate> {
     let mut ranges = VecDeque::from([(0, items.len())]);
     let mut halted: Option<Fate> = None;
     let (mut any_delivered, mut lone_refusals) = (false, 0usize);
+    // Bisection sends requests one after another; stop before the lease could lapse under
+    // us (another worker would then send the same rows). The rest goes next time, no attempt
+    // counted, and the records already judged are kept.
+    let started = Instant::now();
+    let request_timeout = Duration::from_secs(app.settings.delivery.request_timeout_secs);
+    let lease = app.settings.lease();
     while let Some((lo, hi)) = ranges.pop_front() {
+        if halted.is_none() && started.elapsed() + request_timeout + LEASE_MARGIN > lease {
+            halted = Some(Fate::Retry {
+                reason: "bisection stopped before the lease ran out; continuing later".into(),
+                count_attempt: false,
+                retry_after: None,
+            });
+        }
         if let Some(fate) = &halted {
             fates[lo..hi]
                 .iter_mut()

@@ -6,4 +6,7 @@ mod health;
 mod intake;
 mod mapping;
 mod pause;
+#[path = "../pg_support/mod.rs"]
+mod pg_support;
+mod postgres;
 mod test_app;
