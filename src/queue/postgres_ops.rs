@@ -14,6 +14,10 @@ const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 /// Advisory lock classes (two-key form, so they never meet the migration's one-key lock).
 const CLAIM_LOCK: i32 = 0x0F7A_0001;
 const SLOT_LOCK: i32 = 0x0F7A_0002;
+/// Advisory locks are database-wide: the key names the schema too, so deployments (and tests)
+/// in other schemas of one database never wait on each other's claims and slots.
+const ACCOUNT_LOCK: &str =
+    "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '') || '/' || $2))";
 /// The NOTIFY channel; the payload is the schema, so queues in other schemas ignore it.
 pub const CHANNEL: &str = "freshtap_work";
 
@@ -202,7 +206,7 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, QueueError> {
     query(
         t,
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        ACCOUNT_LOCK,
         &[&CLAIM_LOCK, &account],
     )
     .await?;
@@ -335,7 +339,7 @@ pub async fn acquire_slot(
 ) -> Result<Option<i64>, QueueError> {
     query(
         t,
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        ACCOUNT_LOCK,
         &[&SLOT_LOCK, &account],
     )
     .await?;
