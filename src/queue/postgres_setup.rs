@@ -28,6 +28,9 @@ pub(super) fn bump(wake: &watch::Sender<u64>) {
 pub(super) async fn migrate(pool: &Pool) -> Result<(), QueueError> {
     let mut client = pool.get().await?;
     let t = client.transaction().await?;
+    // A replica starting during another's (possibly long) migration waits for it, whatever the
+    // sessions' lock_timeout.
+    t.batch_execute("SET LOCAL lock_timeout = 0").await?;
     t.execute(
         "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))",
         &[&MIGRATION_LOCK],
