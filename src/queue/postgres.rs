@@ -70,7 +70,9 @@ impl PostgresQueue {
         }
         // A dead peer is noticed by the kernel (keepalives for idle connections, the user
         // timeout for unacknowledged data) instead of after hours.
-        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30));
         if config.get_tcp_user_timeout().is_none() {
             config.tcp_user_timeout(Duration::from_secs(30));
         }

@@ -204,12 +204,7 @@ pub async fn claim(
     limit: i64,
     lease_ms: i64,
 ) -> Result<Vec<Claimed>, QueueError> {
-    query(
-        t,
-        ACCOUNT_LOCK,
-        &[&CLAIM_LOCK, &account],
-    )
-    .await?;
+    query(t, ACCOUNT_LOCK, &[&CLAIM_LOCK, &account]).await?;
     let sql = CLAIM.replace("{NOW}", NOW_MS);
     let rows = query(t, &sql, &[&account, &limit, &lease_ms]).await?;
     let mut claimed = rows
@@ -337,12 +332,7 @@ pub async fn acquire_slot(
     limit: i64,
     ttl_ms: i64,
 ) -> Result<Option<i64>, QueueError> {
-    query(
-        t,
-        ACCOUNT_LOCK,
-        &[&SLOT_LOCK, &account],
-    )
-    .await?;
+    query(t, ACCOUNT_LOCK, &[&SLOT_LOCK, &account]).await?;
     let reclaim =
         format!("DELETE FROM delivery_slots WHERE account = $1 AND expires_at <= {NOW_MS}");
     execute(t, &reclaim, &[&account]).await?;
