@@ -308,7 +308,11 @@ async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<u16, 
 // ---------------------------------------------------------------------------------------------
 // nginx, from the Debian package, as the load balancer.
 
+/// nginx from the Debian package (or `FRESHTAP_TEST_NGINX`, a path to another binary).
 fn nginx_binary() -> Option<PathBuf> {
+    if let Some(given) = std::env::var_os("FRESHTAP_TEST_NGINX") {
+        return Some(PathBuf::from(given)).filter(|p| p.exists());
+    }
     ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
         .iter()
         .map(PathBuf::from)
@@ -401,7 +405,7 @@ async fn two_replicas_behind_nginx_survive_a_kill_9_mid_burst() {
         return;
     };
     let Some(nginx) = nginx_binary() else {
-        eprintln!("skipped: nginx is not installed (apt-get install nginx)");
+        eprintln!("skipped: nginx is not installed (apt-get install -y nginx)");
         return;
     };
     let mut children = Children::default();
