@@ -29,6 +29,9 @@ pub enum QueueError {
     Commit(String),
     #[error("the queue is closed")]
     Closed,
+    /// The database did not answer in time (unreachable, partitioned); the caller answers 503.
+    #[error("the database did not answer within {0:?}")]
+    Timeout(Duration),
     #[error("unsupported queue url (expected sqlite://PATH or postgres://…): {0}")]
     UnsupportedUrl(String),
     #[error("postgres error: {0}")]

@@ -27,6 +27,21 @@ use super::{
 const MAX_GROUP: usize = 512;
 /// Enqueues waiting for the writer at most; beyond that intake waits (and times out: 503).
 const WRITE_BACKLOG: usize = 4096;
+/// Longest an intake waits for its commit before answering 503: below the default
+/// `server.request_timeout_secs` (10), so an unreachable database is a 503, never a 408 or a
+/// hang. A row whose commit lands after that was answered 503 and is delivered anyway (at
+/// least once); the sender's retry is then a duplicate.
+const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest one group commit may take (connection included); a connection stuck past it (a
+/// partition) is dropped instead of going back to the pool.
+const GROUP_TIMEOUT: Duration = Duration::from_secs(4);
+/// Readiness round trip; `/readyz` itself gives up after 2 s.
+const PING_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Server-side guards on every session: a lock wait (another replica's stuck transaction) ends
+/// in an error instead of hanging, and a session left idle inside a transaction (a replica
+/// stopped or cut off mid-transaction) is ended by the server, releasing its row and advisory
+/// locks for the other replicas.
+const SESSION_OPTIONS: &str = "-c lock_timeout=5000 -c idle_in_transaction_session_timeout=15000";
 
 type Reply = oneshot::Sender<Result<Enqueued, QueueError>>;
 
@@ -53,6 +68,19 @@ impl PostgresQueue {
         if config.get_application_name().is_none() {
             config.application_name("freshtap");
         }
+        // A dead peer is noticed by the kernel (keepalives for idle connections, the user
+        // timeout for unacknowledged data) instead of after hours.
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30));
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(30));
+        }
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {SESSION_OPTIONS}"),
+            None => SESSION_OPTIONS.to_owned(),
+        };
+        config.options(&options);
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -100,11 +128,16 @@ impl PostgresQueue {
     ) -> Result<Enqueued, QueueError> {
         let since = row.received_at_ms.saturating_sub(duration_ms(dedup_window));
         let (reply, answer) = oneshot::channel();
-        self.writes
-            .send((row, since, reply))
+        let committed = async {
+            self.writes
+                .send((row, since, reply))
+                .await
+                .map_err(|_| QueueError::Closed)?;
+            answer.await.map_err(|_| QueueError::Closed)?
+        };
+        tokio::time::timeout(ENQUEUE_TIMEOUT, committed)
             .await
-            .map_err(|_| QueueError::Closed)?;
-        answer.await.map_err(|_| QueueError::Closed)?
+            .map_err(|_| QueueError::Timeout(ENQUEUE_TIMEOUT))?
     }
 
     pub async fn enqueue_invalid(
@@ -273,9 +306,20 @@ impl PostgresQueue {
     }
 
     pub async fn ping(&self) -> Result<(), QueueError> {
-        let client = self.pool.get().await?;
-        client.simple_query("SELECT 1").await?;
-        Ok(())
+        let client = tokio::time::timeout(PING_TIMEOUT, self.pool.get())
+            .await
+            .map_err(|_| QueueError::Timeout(PING_TIMEOUT))??;
+        match tokio::time::timeout(PING_TIMEOUT, client.simple_query("SELECT 1")).await {
+            Ok(answer) => {
+                answer?;
+                Ok(())
+            }
+            Err(_) => {
+                // Stuck (a partition): keep it out of the pool.
+                drop(deadpool_postgres::Object::take(client));
+                Err(QueueError::Timeout(PING_TIMEOUT))
+            }
+        }
     }
 }
 
@@ -324,13 +368,29 @@ async fn writer(
     }
 }
 
+/// One group's transaction, bounded by `GROUP_TIMEOUT`: the writer never waits forever on a
+/// database it cannot reach, so intake keeps answering (503) and recovers when it is back.
 async fn insert_group(
     pool: &Pool,
     rows: &[(NewWebhook, i64)],
 ) -> Result<Vec<Enqueued>, QueueError> {
-    let mut client = pool.get().await?;
-    let t = client.transaction().await?;
-    let results = ops::enqueue(&t, rows).await?;
-    t.commit().await?;
-    Ok(results)
+    let mut client = tokio::time::timeout(GROUP_TIMEOUT, pool.get())
+        .await
+        .map_err(|_| QueueError::Timeout(GROUP_TIMEOUT))??;
+    let insert = async {
+        let t = client.transaction().await?;
+        let results = ops::enqueue(&t, rows).await?;
+        t.commit().await?;
+        Ok(results)
+    };
+    match tokio::time::timeout(GROUP_TIMEOUT, insert).await {
+        Ok(results) => results,
+        Err(_) => {
+            // The connection may be mid-transaction on a dead link: never reuse it. If the
+            // COMMIT did reach the server, the rows are delivered although their callers were
+            // answered 503 (at least once).
+            drop(deadpool_postgres::Object::take(client));
+            Err(QueueError::Timeout(GROUP_TIMEOUT))
+        }
+    }
 }

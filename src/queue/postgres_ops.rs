@@ -14,6 +14,10 @@ const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 /// Advisory lock classes (two-key form, so they never meet the migration's one-key lock).
 const CLAIM_LOCK: i32 = 0x0F7A_0001;
 const SLOT_LOCK: i32 = 0x0F7A_0002;
+/// Advisory locks are database-wide: the key names the schema too, so deployments (and tests)
+/// in other schemas of one database never wait on each other's claims and slots.
+const ACCOUNT_LOCK: &str =
+    "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '') || '/' || $2))";
 /// The NOTIFY channel; the payload is the schema, so queues in other schemas ignore it.
 pub const CHANNEL: &str = "freshtap_work";
 
@@ -200,12 +204,7 @@ pub async fn claim(
     limit: i64,
     lease_ms: i64,
 ) -> Result<Vec<Claimed>, QueueError> {
-    query(
-        t,
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-        &[&CLAIM_LOCK, &account],
-    )
-    .await?;
+    query(t, ACCOUNT_LOCK, &[&CLAIM_LOCK, &account]).await?;
     let sql = CLAIM.replace("{NOW}", NOW_MS);
     let rows = query(t, &sql, &[&account, &limit, &lease_ms]).await?;
     let mut claimed = rows
@@ -333,12 +332,7 @@ pub async fn acquire_slot(
     limit: i64,
     ttl_ms: i64,
 ) -> Result<Option<i64>, QueueError> {
-    query(
-        t,
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-        &[&SLOT_LOCK, &account],
-    )
-    .await?;
+    query(t, ACCOUNT_LOCK, &[&SLOT_LOCK, &account]).await?;
     let reclaim =
         format!("DELETE FROM delivery_slots WHERE account = $1 AND expires_at <= {NOW_MS}");
     execute(t, &reclaim, &[&account]).await?;

@@ -13,8 +13,9 @@ use super::{QueueError, duration_ms};
 
 /// Migrations in order; each is applied once, under an advisory lock, and recorded.
 const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
-/// One-key advisory lock taken by the migration transaction (replicas starting together).
-const MIGRATION_LOCK: i64 = 0x0F7A_0000;
+/// Advisory lock class of the migration transaction (replicas starting together); the second
+/// key is the schema, since advisory locks are database-wide.
+const MIGRATION_LOCK: i32 = 0x0F7A_0000;
 /// How often the listener proves its connection alive.
 const HEARTBEAT: Duration = Duration::from_secs(30);
 
@@ -22,13 +23,19 @@ pub(super) fn bump(wake: &watch::Sender<u64>) {
     wake.send_modify(|generation| *generation = generation.wrapping_add(1));
 }
 
-/// Applies the missing migrations in one transaction under a one-key advisory lock, so replicas
+/// Applies the missing migrations in one transaction under an advisory lock (per schema), so replicas
 /// starting at once apply each migration exactly once and never race on `CREATE … IF NOT EXISTS`.
 pub(super) async fn migrate(pool: &Pool) -> Result<(), QueueError> {
     let mut client = pool.get().await?;
     let t = client.transaction().await?;
-    t.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
+    // A replica starting during another's (possibly long) migration waits for it, whatever the
+    // sessions' lock_timeout.
+    t.batch_execute("SET LOCAL lock_timeout = 0").await?;
+    t.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))",
+        &[&MIGRATION_LOCK],
+    )
+    .await?;
     t.batch_execute("CREATE TABLE IF NOT EXISTS freshtap_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
         .await?;
     for (version, sql) in MIGRATIONS {
