@@ -10,6 +10,8 @@ use serde_json::Value;
 use crate::pg_support::Schema;
 use crate::test_app::{TestApp, accepted_identities, eventually, spawn_with, upload};
 
+/// The app, and its schema. Stop the app (`stop_pg`) before the schema goes: dropping the
+/// schema blocks the test's thread until every transaction on it ends.
 async fn spawn_pg() -> Option<(TestApp, Schema)> {
     let schema = Schema::create().await?;
     let url = schema.url();
@@ -17,9 +19,14 @@ async fn spawn_pg() -> Option<(TestApp, Schema)> {
     Some((app, schema))
 }
 
+async fn stop_pg(app: TestApp, schema: Schema) {
+    app.stop().await;
+    drop(schema);
+}
+
 #[tokio::test]
 async fn webhooks_are_delivered_and_duplicates_refused_on_postgres() {
-    let Some((app, _schema)) = spawn_pg().await else {
+    let Some((app, schema)) = spawn_pg().await else {
         return;
     };
     let first = app.post_webhook("contacts", &upload("pg-1")).await;
@@ -39,11 +46,12 @@ async fn webhooks_are_delivered_and_duplicates_refused_on_postgres() {
         .await
         .expect("readyz");
     assert_eq!(ready.status(), StatusCode::OK);
+    stop_pg(app, schema).await;
 }
 
 #[tokio::test]
 async fn clevertap_down_then_back_loses_nothing_on_postgres() {
-    let Some((app, _schema)) = spawn_pg().await else {
+    let Some((app, schema)) = spawn_pg().await else {
         return;
     };
     app.clevertap.faults().outage(true);
@@ -82,11 +90,12 @@ async fn clevertap_down_then_back_loses_nothing_on_postgres() {
         15,
         "nothing doubled"
     );
+    stop_pg(app, schema).await;
 }
 
 #[tokio::test]
 async fn a_dead_record_is_replayed_on_postgres() {
-    let Some((app, _schema)) = spawn_pg().await else {
+    let Some((app, schema)) = spawn_pg().await else {
         return;
     };
     app.clevertap.faults().set_record_code("pg-refused", 516);
@@ -117,4 +126,5 @@ async fn a_dead_record_is_replayed_on_postgres() {
         .wait_for_accepted(1, Duration::from_secs(10))
         .await
         .expect("replayed");
+    stop_pg(app, schema).await;
 }
