@@ -23,6 +23,14 @@ template = "config/templates/seed-basic.json"
 [routes.seed-basic.aliases]
 phone_number = ["mobile_number", "work_number"]
 lead_source = "lead_source_name"
+[routes.seed-advanced]
+account = "main"
+template = "config/templates/seed-advanced.json"
+[routes.seed-advanced.aliases]
+dob_timestamp = ["cf_date_of_birth"]
+[routes.upload]
+account = "main"
+mode = "passthrough"
 "#;
 
 #[tokio::test]
@@ -36,13 +44,15 @@ async fn each_shipped_route_delivers_what_its_template_intends() {
         ("deals", deal),
         ("accounts", account),
         ("seed-basic", contact),
+        ("seed-advanced", include_str!("../fixtures/3.14.json")),
+        ("upload", include_str!("../fixtures/3.5.json")),
     ] {
         let response = app.post_webhook(route, body).await;
         assert_eq!(response.status(), StatusCode::ACCEPTED, "{route}");
     }
-    // contacts (1) + deals (profile + Deal Won) + accounts (1) + seed-basic (1)
+    // contacts, deals (profile + Deal Won), accounts, seed-basic, seed-advanced, upload
     app.clevertap
-        .wait_for_accepted(5, Duration::from_secs(10))
+        .wait_for_accepted(7, Duration::from_secs(10))
         .await
         .expect("all records delivered");
     let amelia = app
@@ -68,6 +78,17 @@ async fn each_shipped_route_delivers_what_its_template_intends() {
         .profile("account-16000987654")
         .expect("account profile");
     assert_eq!(account["Phone"], "+14155550100");
+    // CleverTap's advanced guide payload, verbatim, fed by a Simple-mode contact (3.14).
+    let lucia = app
+        .clevertap
+        .profile("Lucia.Fernandez@Example.com")
+        .expect("seed-advanced profile");
+    assert_eq!(lucia["DOB"], "$D_637372800");
+    assert_eq!(lucia["MSG-dndPhone"], true);
+    assert_eq!(
+        lucia["category-unsubscribe"]["email"],
+        serde_json::json!(["Newsletters", "Promotions"])
+    );
 }
 
 #[tokio::test]
