@@ -368,65 +368,34 @@ async fn lookup_by_request_id_shows_the_row(q: Queue) {
     );
 }
 
+/// Stamps every contract behaviour as a test for one backend; `$open` yields the queue (and a
+/// guard that keeps its storage alive), or `None` when the backend is not configured here.
 macro_rules! contract {
     ($backend:ident, $open:expr) => {
+        contract!(@tests $backend, $open, [
+            a_claimed_row_is_not_claimed_twice,
+            an_expired_lease_gives_the_row_back,
+            the_same_body_within_the_window_is_a_duplicate,
+            an_identity_waits_for_its_earlier_row,
+            a_retry_waits_until_due,
+            dead_records_replay_without_resending_delivered_ones,
+            an_invalid_body_can_be_fixed_and_replayed,
+            deleting_a_dead_letter_removes_it,
+            retention_purges_only_what_is_old,
+            concurrent_enqueues_all_commit,
+            lookup_by_request_id_shows_the_row,
+        ]);
+    };
+    (@tests $backend:ident, $open:expr, [$($behaviour:ident),* $(,)?]) => {
         mod $backend {
             use super::*;
-            #[tokio::test]
-            async fn a_claimed_row_is_not_claimed_twice() {
-                let Some((q, _g)) = $open.await else { return };
-                super::a_claimed_row_is_not_claimed_twice(q).await
-            }
-            #[tokio::test]
-            async fn an_expired_lease_gives_the_row_back() {
-                let Some((q, _g)) = $open.await else { return };
-                super::an_expired_lease_gives_the_row_back(q).await
-            }
-            #[tokio::test]
-            async fn the_same_body_within_the_window_is_a_duplicate() {
-                let Some((q, _g)) = $open.await else { return };
-                super::the_same_body_within_the_window_is_a_duplicate(q).await
-            }
-            #[tokio::test]
-            async fn an_identity_waits_for_its_earlier_row() {
-                let Some((q, _g)) = $open.await else { return };
-                super::an_identity_waits_for_its_earlier_row(q).await
-            }
-            #[tokio::test]
-            async fn a_retry_waits_until_due() {
-                let Some((q, _g)) = $open.await else { return };
-                super::a_retry_waits_until_due(q).await
-            }
-            #[tokio::test]
-            async fn dead_records_replay_without_resending_delivered_ones() {
-                let Some((q, _g)) = $open.await else { return };
-                super::dead_records_replay_without_resending_delivered_ones(q).await
-            }
-            #[tokio::test]
-            async fn an_invalid_body_can_be_fixed_and_replayed() {
-                let Some((q, _g)) = $open.await else { return };
-                super::an_invalid_body_can_be_fixed_and_replayed(q).await
-            }
-            #[tokio::test]
-            async fn deleting_a_dead_letter_removes_it() {
-                let Some((q, _g)) = $open.await else { return };
-                super::deleting_a_dead_letter_removes_it(q).await
-            }
-            #[tokio::test]
-            async fn retention_purges_only_what_is_old() {
-                let Some((q, _g)) = $open.await else { return };
-                super::retention_purges_only_what_is_old(q).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn concurrent_enqueues_all_commit() {
-                let Some((q, _g)) = $open.await else { return };
-                super::concurrent_enqueues_all_commit(q).await
-            }
-            #[tokio::test]
-            async fn lookup_by_request_id_shows_the_row() {
-                let Some((q, _g)) = $open.await else { return };
-                super::lookup_by_request_id_shows_the_row(q).await
-            }
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $behaviour() {
+                    let Some((q, _guard)) = $open.await else { return };
+                    super::$behaviour(q).await
+                }
+            )*
         }
     };
 }

@@ -20,6 +20,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+#[path = "pg_support/mod.rs"]
+mod pg_support;
+use pg_support::Schema;
+
 const BIN: &str = env!("CARGO_BIN_EXE_freshtap");
 const TOKEN: &str = "replica-token";
 const ADMIN: &str = "replica-admin";
@@ -34,80 +38,20 @@ const MASK_B: &str = "b-***";
 const MAX_IN_FLIGHT: usize = 3;
 const BATCH: usize = 5;
 const LEASE_SECS: u64 = 7;
-const SKIP_DB: &str = "skipped: FRESHTAP_TEST_DATABASE_URL is not set";
 
 // ---------------------------------------------------------------------------------------------
 // Shared pieces: a schema, child processes, a replica, the simulator.
 
-/// A fresh schema for one test, dropped afterwards (after the children, declared later, die).
-struct Schema {
-    base: String,
-    name: String,
-}
-
-impl Schema {
-    async fn create() -> Option<Self> {
-        let Some(base) = std::env::var("FRESHTAP_TEST_DATABASE_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-        else {
-            eprintln!("{SKIP_DB}");
-            return None;
-        };
-        let name = format!("freshtap_test_{}", uuid::Uuid::now_v7().simple());
-        let client = connect(&base).await;
-        client
-            .batch_execute(&format!("CREATE SCHEMA {name}"))
-            .await
-            .expect("create schema");
-        Some(Self { base, name })
-    }
-
-    /// The queue URL of this schema, on `base` (the test database, or a proxy in front of it).
-    fn url_on(&self, base: &str) -> String {
-        let separator = if base.contains('?') { '&' } else { '?' };
-        format!("{base}{separator}options=-csearch_path%3D{}", self.name)
-    }
-
-    fn url(&self) -> String {
-        self.url_on(&self.base)
-    }
-
-    /// Row counts by state, read behind the replicas' backs.
-    async fn states(&self) -> BTreeMap<String, i64> {
-        let client = connect(&self.url()).await;
-        client
-            .query("SELECT state, count(*) FROM webhooks GROUP BY state", &[])
-            .await
-            .expect("count rows")
-            .iter()
-            .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
-            .collect()
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let (base, name) = (self.base.clone(), self.name.clone());
-        // Drop runs inside the test's runtime: do the async clean-up on a thread of its own.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok((client, connection)) =
-                    tokio_postgres::connect(&base, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                        .await;
-                }
-            });
-        });
-        let _ = cleanup.join();
-    }
+/// Row counts by state, read behind the replicas' backs.
+async fn states(schema: &Schema) -> BTreeMap<String, i64> {
+    let client = connect(&schema.url()).await;
+    client
+        .query("SELECT state, count(*) FROM webhooks GROUP BY state", &[])
+        .await
+        .expect("count rows")
+        .iter()
+        .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
+        .collect()
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {
@@ -585,7 +529,7 @@ async fn two_replicas_behind_nginx_survive_a_kill_9_mid_burst() {
         assert!(Instant::now() < deadline, "B did not drain: {stats}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let states = schema.states().await;
+    let states = states(&schema).await;
     assert_eq!(
         states.keys().collect::<Vec<_>>(),
         vec!["delivered"],
@@ -788,9 +732,9 @@ async fn losing_the_database_fails_readiness_and_intake_until_it_is_back() {
         return;
     };
     let mut children = Children::default();
-    let (_, upstream) = through_proxy(&schema.base, 0);
+    let (_, upstream) = through_proxy(schema.base(), 0);
     let proxy = DbProxy::start(upstream).await;
-    let (proxied, _) = through_proxy(&schema.base, proxy.port);
+    let (proxied, _) = through_proxy(schema.base(), proxy.port);
     let sim = simulator().await;
     let relay = Replica::new(&schema.url_on(&proxied), &sim.url(), PASS_A);
     children.add("relay", relay.spawn());

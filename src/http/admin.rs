@@ -250,22 +250,36 @@ async fn delete_dead_letter(
     }
 }
 
+/// `POST /admin/accounts/{name}/pause` and `/resume`.
+async fn set_paused(
+    app: &AppState,
+    headers: &HeaderMap,
+    name: String,
+    paused: bool,
+) -> Result<Response, ApiError> {
+    authorize(app, headers)?;
+    if !app.accounts.contains_key(&name) {
+        return Err(ApiError::NotFound(format!("no account {name}")));
+    }
+    if paused {
+        crate::worker::pause_account(
+            app,
+            &name,
+            PauseKind::Manual,
+            "paused by an operator".into(),
+        );
+    } else {
+        crate::worker::resume_account(app, &name).await;
+    }
+    Ok(Json(json!({"account": name, "paused": paused})).into_response())
+}
+
 async fn pause_account(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&app, &headers)?;
-    if !app.accounts.contains_key(&name) {
-        return Err(ApiError::NotFound(format!("no account {name}")));
-    }
-    crate::worker::pause_account(
-        &app,
-        &name,
-        PauseKind::Manual,
-        "paused by an operator".into(),
-    );
-    Ok(Json(json!({"account": name, "paused": true})).into_response())
+    set_paused(&app, &headers, name, true).await
 }
 
 async fn resume_account(
@@ -273,10 +287,5 @@ async fn resume_account(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&app, &headers)?;
-    if !app.accounts.contains_key(&name) {
-        return Err(ApiError::NotFound(format!("no account {name}")));
-    }
-    crate::worker::resume_account(&app, &name).await;
-    Ok(Json(json!({"account": name, "paused": false})).into_response())
+    set_paused(&app, &headers, name, false).await
 }

@@ -1,4 +1,8 @@
 //! A fresh PostgreSQL schema per test, from FRESHTAP_TEST_DATABASE_URL; dropped afterwards.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the helper"
+)]
 
 const SKIPPED: &str = "skipped: FRESHTAP_TEST_DATABASE_URL is not set";
 
@@ -31,12 +35,20 @@ impl Schema {
         Some(Self { base, name })
     }
 
+    /// The queue URL of this schema: every connection gets `search_path` through `options`.
     pub fn url(&self) -> String {
-        let separator = if self.base.contains('?') { '&' } else { '?' };
-        format!(
-            "{}{separator}options=-csearch_path%3D{}",
-            self.base, self.name
-        )
+        self.url_on(&self.base)
+    }
+
+    /// The same schema reached through `base` (the test database, or a proxy in front of it).
+    pub fn url_on(&self, base: &str) -> String {
+        let separator = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{separator}options=-csearch_path%3D{}", self.name)
+    }
+
+    /// The test database URL, without the schema.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 }
 
