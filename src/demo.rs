@@ -44,6 +44,14 @@ pub struct SimulateArgs {
     /// Concurrent requests per account before 429.
     #[arg(long, default_value_t = 15)]
     pub max_in_flight: usize,
+    /// Keep only the last 1000 requests and records and no profiles, so memory stays flat on
+    /// long runs (benchmarks); counters stay exact.
+    #[arg(long)]
+    pub lean: bool,
+    /// With `--lean`, still keep merged profiles, so `profiles` in `/_sim/stats` counts the
+    /// distinct identities received (the benchmark's exactly-once check).
+    #[arg(long, requires = "lean")]
+    pub keep_profiles: bool,
 }
 
 /// The demo's settings: built-in defaults, the demo account pointed at the simulator.
@@ -147,6 +155,13 @@ pub async fn simulate(args: SimulateArgs) -> ExitCode {
         }],
         max_in_flight: args.max_in_flight,
         ..SimulatorConfig::default()
+    };
+    let config = match (args.lean, args.keep_profiles) {
+        (false, _) => config,
+        (true, keep_profiles) => SimulatorConfig {
+            store_profiles: keep_profiles,
+            ..config.lean()
+        },
     };
     let token = CancellationToken::new();
     tokio::spawn(crate::cli::cancel_on_signal(token.clone()));

@@ -56,7 +56,15 @@ pub async fn deliver(app: &AppState, account_name: &str, rows: Vec<Claimed>) {
     let Some(account) = app.accounts.get(account_name) else {
         return;
     };
-    let mut plans: Vec<Plan> = rows.into_iter().map(|row| plan(app, row)).collect();
+    // Rendering a full batch is milliseconds of CPU on a runtime thread; yield between rows so
+    // the webhooks being accepted meanwhile are not held behind it (intake while draining).
+    let mut plans: Vec<Plan> = Vec::with_capacity(rows.len());
+    for (n, row) in rows.into_iter().enumerate() {
+        if n > 0 {
+            tokio::task::yield_now().await;
+        }
+        plans.push(plan(app, row));
+    }
     for (i, plan) in plans.iter_mut().enumerate() {
         plan.items.iter_mut().for_each(|item| item.row = i);
     }
