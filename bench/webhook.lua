@@ -23,14 +23,14 @@ sent, c202, c200, c503, c503_retry_after, cother = 0, 0, 0, 0, 0, 0
 local function body(i)
   return string.format(
     '{"contact_id":1%02d%09d,"contact_first_name":"Amelia","contact_last_name":"Hart",'
-    .. '"contact_email":"bench.%s.%02d.%09d@example.com","contact_mobile_number":"+44 7700 900123",'
+    .. '"contact_email":"bench.%s.%02d.%09d@example.com","contact_mobile_number":"+44 7700 9%05d",'
     .. '"contact_work_number":"+44 20 7946 0958","contact_job_title":"Head of Growth",'
     .. '"contact_lead_score":42,"contact_lead_source_name":"Web Form",'
     .. '"contact_lifecycle_stage_name":"Lead",'
     .. '"contact_sales_account_name":"Hart and Co","contact_city":"London",'
     .. '"contact_country":"United Kingdom","contact_cf_plan":"Pro",'
     .. '"contact_created_at":"26-11-2026 09:14:33","contact_updated_at":"%s","contact_cf_notes":"%s"}',
-    tid, i, tag, tid, i, os.date("!%d-%m-%Y %H:%M:%S", 1795000000 + i), pad)
+    tid, i, tag, tid, i, i % 100000, os.date("!%d-%m-%Y %H:%M:%S", 1795000000 + i), pad)
 end
 
 function init(args)

@@ -88,6 +88,11 @@ impl Metrics {
         self.recorder.handle().render()
     }
 
+    /// Folds buffered histogram samples into their buckets (bounded memory between scrapes).
+    pub fn upkeep(&self) {
+        self.recorder.handle().run_upkeep();
+    }
+
     fn counter(&self, name: &'static str, labels: Vec<Label>, by: u64) {
         self.recorder
             .register_counter(&Key::from_parts(name, labels), &META)

@@ -10,6 +10,32 @@ use phonenumber::metadata::DATABASE;
 /// CleverTap accepts, while "555-0199" without an area code is not.
 pub(crate) fn to_e164(text: &str, region: country::Id) -> Option<String> {
     let text = text.trim();
+    // libphonenumber's parse is costly (its regex cache hashes long patterns on every call)
+    // and one record often parses the same number twice: the template's `phone` filter, then
+    // the normalisation of `Phone`. Remember recent answers per thread, bounded.
+    let key = (region, text.to_owned());
+    if let Some(known) = MEMO.with(|memo| memo.borrow().get(&key).cloned()) {
+        return known;
+    }
+    let answer = parse_e164(text, region);
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= MEMO_CAPACITY {
+            memo.clear();
+        }
+        memo.insert(key, answer.clone());
+    });
+    answer
+}
+
+const MEMO_CAPACITY: usize = 1024;
+
+thread_local! {
+    static MEMO: std::cell::RefCell<std::collections::HashMap<(country::Id, String), Option<String>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn parse_e164(text: &str, region: country::Id) -> Option<String> {
     if text.is_empty() || !text.bytes().any(|b| b.is_ascii_digit()) || text.len() > 64 {
         return None;
     }

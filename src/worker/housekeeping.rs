@@ -7,9 +7,16 @@ use crate::startup::AppState;
 
 pub async fn run(app: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
+    // Histogram samples are held until the recorder's upkeep folds them in; without a scrape
+    // of /metrics they would pile up, one per request.
+    let mut upkeep = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
             () = app.shutdown.cancelled() => break,
+            _ = upkeep.tick() => {
+                app.metrics.upkeep();
+                continue;
+            }
             _ = tick.tick() => {}
         }
         purge_once(&app).await;
