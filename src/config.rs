@@ -67,6 +67,8 @@ pub struct ServerSettings {
 pub struct QueueSettings {
     pub url: SecretString,
     pub url_file: Option<PathBuf>,
+    /// PEM CA certificates trusted for PostgreSQL TLS (`sslmode=require`), beyond the system's.
+    pub tls_ca_file: Option<PathBuf>,
     pub lease_secs: u64,
     pub dedup_window_secs: u64,
     pub delivered_retention_hours: u64,

@@ -8,6 +8,7 @@ mod postgres;
 mod postgres_admin;
 mod postgres_ops;
 mod postgres_setup;
+mod postgres_tls;
 mod sqlite;
 mod sqlite_ops;
 
@@ -43,6 +44,8 @@ pub enum QueueError {
     /// `url` is redacted: the password never reaches a log line.
     #[error("invalid postgres url {url}: {reason}")]
     PostgresUrl { url: String, reason: String },
+    #[error("postgres TLS: {0}")]
+    Tls(String),
     #[error("cannot prepare the database directory: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -210,7 +213,8 @@ impl Queue {
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(
-                PostgresQueue::connect(url, settings.pool_size).await?,
+                PostgresQueue::connect(url, settings.pool_size, settings.tls_ca_file.as_deref())
+                    .await?,
             ));
         }
         Err(QueueError::UnsupportedUrl(redact_url(url)))

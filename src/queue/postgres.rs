@@ -4,7 +4,8 @@
 //! (statements pipelined) and answers each caller after COMMIT. Every other operation is a short
 //! transaction on the pool. A commit that makes work available sends `NOTIFY freshtap_work`;
 //! a dedicated connection of every replica LISTENs and bumps the counter `subscribe()` returns.
-//! Connections are plain TCP (`NoTls`): TLS to the database is for a later change.
+//! With `sslmode=require` in the URL connections use TLS, verified against the system's trust
+//! store plus `queue.tls_ca_file`; otherwise plain TCP (see `postgres_tls`).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_postgres::{Config, NoTls};
+use tokio_postgres::Config;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::postgres_admin as admin;
@@ -57,7 +58,11 @@ pub struct PostgresQueue {
 impl PostgresQueue {
     /// Connects a pool of `pool_size`, applies the migrations, starts the writer and the
     /// listener, and returns once the listener is LISTENing.
-    pub async fn connect(url: &str, pool_size: u32) -> Result<Self, QueueError> {
+    pub async fn connect(
+        url: &str,
+        pool_size: u32,
+        tls_ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, QueueError> {
         let mut config = Config::from_str(url).map_err(|error| QueueError::PostgresUrl {
             url: redact_url(url),
             reason: error.to_string(),
@@ -81,9 +86,10 @@ impl PostgresQueue {
             None => SESSION_OPTIONS.to_owned(),
         };
         config.options(&options);
+        let tls = super::postgres_tls::connector(&mut config, tls_ca_file)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -100,7 +106,7 @@ impl PostgresQueue {
         let (wake, _) = watch::channel(0);
         let stop = CancellationToken::new();
         let (ready_tx, ready_rx) = oneshot::channel();
-        tokio::spawn(listen(config, wake.clone(), stop.clone(), ready_tx));
+        tokio::spawn(listen(config, tls, wake.clone(), stop.clone(), ready_tx));
         ready_rx.await.map_err(|_| QueueError::Closed)??;
 
         let (writes, rx) = mpsc::channel(WRITE_BACKLOG);

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_postgres::{AsyncMessage, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::sync::CancellationToken;
 
 use super::postgres_ops as ops;
@@ -63,6 +64,7 @@ pub(super) async fn migrate(pool: &Pool) -> Result<(), QueueError> {
 /// outcome is reported on `ready`, so `connect` fails if the listener cannot start at all.
 pub(super) async fn listen(
     config: Config,
+    tls: MakeRustlsConnect,
     wake: watch::Sender<u64>,
     stop: CancellationToken,
     ready: oneshot::Sender<Result<(), QueueError>>,
@@ -72,7 +74,7 @@ pub(super) async fn listen(
     loop {
         let outcome = tokio::select! {
             () = stop.cancelled() => return,
-            outcome = listen_once(&config, &wake, &mut ready) => outcome,
+            outcome = listen_once(&config, &tls, &wake, &mut ready) => outcome,
         };
         if let Some(ready) = ready.take() {
             let _ = ready.send(outcome.and(Err(QueueError::Closed)));
@@ -94,10 +96,11 @@ pub(super) async fn listen(
 
 async fn listen_once(
     config: &Config,
+    tls: &MakeRustlsConnect,
     wake: &watch::Sender<u64>,
     ready: &mut Option<oneshot::Sender<Result<(), QueueError>>>,
 ) -> Result<(), QueueError> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect(tls.clone()).await?;
     let (notes, mut received) = mpsc::unbounded_channel::<String>();
     // The connection must be polled for the client to work; it also yields the notifications.
     let driver = tokio::spawn(async move {
