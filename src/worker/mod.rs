@@ -71,7 +71,9 @@ impl crate::config::Settings {
 }
 
 async fn account_loop(app: AppState, account: String, deliveries: TaskTracker) {
-    let slots = Arc::new(Semaphore::new(app.settings.delivery.max_in_flight));
+    let max_in_flight = app.settings.delivery.max_in_flight;
+    let slots = Arc::new(Semaphore::new(max_in_flight));
+    let finished = Arc::new(tokio::sync::Notify::new());
     let mut wake = app.queue.subscribe();
     let batch = app.settings.delivery.batch_max_records;
     let token = app.shutdown.clone();
@@ -116,6 +118,17 @@ async fn account_loop(app: AppState, account: String, deliveries: TaskTracker) {
             () = token.cancelled() => break,
             permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
         };
+        // Intake first: while webhooks are being stored, one delivery at a time, so draining a
+        // backlog cannot take the CPU that answers Freshsales (DESIGN §7).
+        let others_in_flight = max_in_flight - slots.available_permits() - 1;
+        if others_in_flight > 0 && intake_busy(&app) {
+            drop(permit);
+            tokio::select! {
+                () = token.cancelled() => break,
+                () = finished.notified() => {}
+            }
+            continue;
+        }
         wake.borrow_and_update();
         // The account-wide slot: with PostgreSQL, max_in_flight holds across every replica.
         let Some(slot) = acquire_slot(&app, &account).await else {
@@ -137,12 +150,19 @@ async fn account_loop(app: AppState, account: String, deliveries: TaskTracker) {
         }
         let app = app.clone();
         let account = account.clone();
+        let finished = finished.clone();
         deliveries.spawn(async move {
             deliver::deliver(&app, &account, rows).await;
             release_slot(&app, slot).await;
             drop(permit);
+            finished.notify_one();
         });
     }
+}
+
+/// True while a webhook is being stored right now.
+fn intake_busy(app: &AppState) -> bool {
+    app.intake_slots.available_permits() < app.settings.server.max_concurrent_requests.max(1)
 }
 
 async fn acquire_slot(app: &AppState, account: &str) -> Option<i64> {
