@@ -45,7 +45,7 @@ def pct(x):
 
 
 def evaluate(meta, rows):
-    """The DESIGN §7 targets; each: (target, measured, met or None when not measured)."""
+    """The performance budgets (docs/architecture.md); each: (target, measured, met or None when not measured)."""
     targets = []
     parse, intake, naive, e2e = (by(rows, s) for s in ("parse_only", "intake", "naive_relay", "e2e"))
     for c in meta["settings"]["connections"]:
@@ -150,7 +150,7 @@ def markdown(meta, rows, commands, targets, found, analysis):
             f"- {s['body_bytes']}-byte Freshsales Simple-mode contact, unique per request; "
             f"{s['duration_s']} s per point; connections {', '.join(map(str, s['connections']))}; "
             f"relay log level `{s['log_level']}`", ""]
-    out += ["## DESIGN §7 targets", "", "| target | measured | |", "|---|---|---|"]
+    out += ["## Performance budgets (docs/architecture.md)", "", "| target | measured | |", "|---|---|---|"]
     for target, measured, met in targets:
         out.append(f"| {target} | {measured} | {'met' if met else '**missed**'} |")
     if found:

@@ -1,4 +1,4 @@
-//! The Prometheus metrics of DESIGN §6, one method per event; labels only from config and enums.
+//! The Prometheus metrics (docs/operations.md), one method per event; labels only from config and enums.
 //!
 //! Each app owns its recorder (nothing global), so two apps in one test share nothing.
 

@@ -119,7 +119,7 @@ async fn account_loop(app: AppState, account: String, deliveries: TaskTracker) {
             permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
         };
         // Intake first: while webhooks are being stored, one delivery at a time, so draining a
-        // backlog cannot take the CPU that answers Freshsales (DESIGN §7).
+        // backlog cannot take the CPU that answers Freshsales (the performance budgets in docs/architecture.md).
         let others_in_flight = max_in_flight - slots.available_permits() - 1;
         if others_in_flight > 0 && intake_busy(&app) {
             drop(permit);
