@@ -49,7 +49,7 @@ pub enum Verdict {
 }
 
 /// Decides what an answer means for the `sent` records.
-pub fn classify(reply: &Reply, sent: &[Value], now: SystemTime) -> Verdict {
+pub fn classify(reply: &Reply, sent: &[&Value], now: SystemTime) -> Verdict {
     match reply {
         Reply::Timeout => retry("timed out waiting for CleverTap"),
         Reply::Connect(error) => retry(&format!("could not connect to CleverTap: {error}")),
@@ -105,7 +105,7 @@ fn error_text(body: &[u8]) -> String {
         .unwrap_or_else(|| "no error text".to_owned())
 }
 
-fn classify_success(body: &[u8], sent: &[Value]) -> Verdict {
+fn classify_success(body: &[u8], sent: &[&Value]) -> Verdict {
     let Some(response) = UploadResponse::parse(body) else {
         return retry("CleverTap answered 200 with a body that is not JSON; outcome unknown");
     };
@@ -139,7 +139,7 @@ fn classify_success(body: &[u8], sent: &[Value]) -> Verdict {
 
 /// Which sent records an `unprocessed` entry is about: its record number, else the records
 /// matching its echo (id, type, event name), else every record with the echo's id.
-fn blamed(item: &super::model::Unprocessed, sent: &[Value]) -> Vec<usize> {
+fn blamed(item: &super::model::Unprocessed, sent: &[&Value]) -> Vec<usize> {
     if let Some(index) = item.skipped_index().filter(|i| *i < sent.len()) {
         return vec![index];
     }
@@ -148,7 +148,7 @@ fn blamed(item: &super::model::Unprocessed, sent: &[Value]) -> Vec<usize> {
     };
     let exact: Vec<usize> = (0..sent.len())
         .filter(|&i| {
-            same_id(&sent[i], echo)
+            same_id(sent[i], echo)
                 && sent[i].get("type") == echo.get("type")
                 && sent[i].get("evtName") == echo.get("evtName")
         })
@@ -157,7 +157,7 @@ fn blamed(item: &super::model::Unprocessed, sent: &[Value]) -> Vec<usize> {
         return exact;
     }
     (0..sent.len())
-        .filter(|&i| same_id(&sent[i], echo))
+        .filter(|&i| same_id(sent[i], echo))
         .collect()
 }
 
@@ -198,6 +198,10 @@ mod tests {
             retry_after: None,
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    fn refs(values: &[Value]) -> Vec<&Value> {
+        values.iter().collect()
     }
 
     fn records(n: usize) -> Vec<Value> {
@@ -274,7 +278,7 @@ mod tests {
         ];
         for (name, reply, n, expected) in cases {
             assert_eq!(
-                codes(classify(&reply, &records(n), now)),
+                codes(classify(&reply, &refs(&records(n)), now)),
                 expected,
                 "{name}"
             );
@@ -335,7 +339,11 @@ mod tests {
             ("200 not json", http(200, "<html>"), "retry"),
         ];
         for (name, reply, expected) in cases {
-            assert_eq!(kind(classify(&reply, &sent, now)), expected, "{name}");
+            assert_eq!(
+                kind(classify(&reply, &refs(&sent), now)),
+                expected,
+                "{name}"
+            );
         }
     }
 
@@ -347,7 +355,7 @@ mod tests {
         ];
         let body = r#"{"status":"partial","processed":1,"unprocessed":[{"code":512,"error":"nested","record":{"identity":"b","type":"event","evtName":"Deal Won"}}]}"#;
         assert_eq!(
-            codes(classify(&http(200, body), &sent, SystemTime::now())),
+            codes(classify(&http(200, body), &refs(&sent), SystemTime::now())),
             vec![RecordVerdict::Delivered, dead("512")]
         );
     }
@@ -365,7 +373,7 @@ mod tests {
             body: Vec::new(),
         };
         assert!(
-            matches!(classify(&reply, &records(1), now), Verdict::RetryAll { retry_after: Some(d), .. } if d == Duration::from_secs(3))
+            matches!(classify(&reply, &refs(&records(1)), now), Verdict::RetryAll { retry_after: Some(d), .. } if d == Duration::from_secs(3))
         );
     }
 }

@@ -331,20 +331,6 @@ impl Queue {
         dispatch!(self, q => q.extend_deadlines(account.to_owned(), by).await)
     }
 
-    /// Puts every leased row of this process back to pending (shutdown).
-    pub async fn release_leases(&self, ids: Vec<i64>) -> Result<(), QueueError> {
-        let outcomes = ids
-            .into_iter()
-            .map(|id| RowOutcome {
-                id,
-                delivered: Vec::new(),
-                dead: Vec::new(),
-                next: Next::Release,
-            })
-            .collect();
-        self.complete(outcomes).await
-    }
-
     /// Takes one of the account's `limit` CleverTap request slots, shared by every replica of
     /// the queue: a slot id when fewer than `limit` unexpired slots are held, else `None`. A slot
     /// lapses after `ttl` (a killed replica's slots free themselves), so `ttl` must outlast one

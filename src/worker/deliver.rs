@@ -235,7 +235,7 @@ async fn send(app: &AppState, account: &Account, items: &[Item]) -> Vec<Fate> {
         }
         let slice = &items[lo..hi];
         let records: Vec<&[u8]> = slice.iter().map(|it| it.bytes.as_slice()).collect();
-        let values: Vec<Value> = slice.iter().map(|it| it.value.clone()).collect();
+        let values: Vec<&Value> = slice.iter().map(|it| &it.value).collect();
         let started = Instant::now();
         let reply = account.client.upload(upload_body(&records)).await;
         let verdict = classify(&reply, &values, SystemTime::now());

@@ -41,7 +41,7 @@ pub fn spawn(app: AppState) -> Workers {
     Workers {
         loops,
         deliveries,
-        grace: Duration::from_secs(app.settings.shutdown_grace()),
+        grace: Duration::from_secs(app.settings.server.shutdown_grace_secs),
     }
 }
 
@@ -61,12 +61,6 @@ impl Workers {
                 "deliveries still running after the grace period; their leases will expire"
             );
         }
-    }
-}
-
-impl crate::config::Settings {
-    fn shutdown_grace(&self) -> u64 {
-        self.server.shutdown_grace_secs
     }
 }
 
