@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::queue::{DeadLetterFilter, Queue};
-use crate::startup::{AppState, Application};
+use crate::queue::{DeadCode, DeadLetterFilter, Queue};
+use crate::routes::Routes;
+use crate::startup::Application;
+use crate::state::AppState;
 use crate::webhook::{self, BodyKind};
 
 #[derive(Debug, Parser)]
@@ -100,7 +102,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     crate::telemetry::init(&settings.log);
     let result = match command {
         Command::CheckConfig => check_config(settings),
-        Command::Render { route, file } => render(settings, &route, file).await,
+        Command::Render { route, file } => render(&settings, &route, file),
         Command::DeadLetters { action } => dead_letters(settings, action).await,
         _ => serve(settings).await,
     };
@@ -148,48 +150,21 @@ pub async fn cancel_on_signal(token: CancellationToken) {
     token.cancel();
 }
 
+/// Everything `serve` would refuse, without opening the queue or binding a port.
 fn check_config(settings: Settings) -> Result<(), String> {
-    let problems = settings.check();
-    // Compiling every template needs no queue: an in-memory stand-in is enough here.
+    let problems = crate::state::problems(&settings);
     if !problems.is_empty() {
         return Err(format!(
             "invalid configuration:\n  - {}",
             problems.join("\n  - ")
         ));
     }
-    let runtime_check = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        rt.block_on(async {
-            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-            let url = format!("sqlite://{}", dir.path().join("check.db").display());
-            let mut queue_settings = settings.queue.clone();
-            queue_settings.url = url.into();
-            let queue = Queue::connect(&queue_settings)
-                .await
-                .map_err(|e| e.to_string())?;
-            AppState::new(settings, queue, CancellationToken::new())
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-    });
-    runtime_check
-        .join()
-        .map_err(|_| "configuration check panicked".to_owned())??;
     println!("configuration OK");
     Ok(())
 }
 
-async fn state_for_tools(settings: Settings) -> Result<AppState, String> {
-    let queue = Queue::connect(&settings.queue)
-        .await
-        .map_err(|e| e.to_string())?;
-    AppState::new(settings, queue, CancellationToken::new()).map_err(|e| e.to_string())
-}
-
-async fn render(settings: Settings, route_name: &str, file: Option<PathBuf>) -> Result<(), String> {
+/// The records a body would produce on a route; compiles the templates, opens no queue.
+fn render(settings: &Settings, route_name: &str, file: Option<PathBuf>) -> Result<(), String> {
     let mut body = Vec::new();
     match file {
         Some(path) => {
@@ -202,17 +177,13 @@ async fn render(settings: Settings, route_name: &str, file: Option<PathBuf>) -> 
                 .map_err(|e| e.to_string())?;
         }
     }
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut settings = settings;
-    settings.queue.url = format!("sqlite://{}", dir.path().join("render.db").display()).into();
-    let app = state_for_tools(settings).await?;
-    let route = app
-        .routes
-        .get(route_name)
+    let routes = Routes::compile(settings).map_err(|problems| problems.join("\n"))?;
+    let route = routes
+        .webhook(route_name)
         .ok_or_else(|| format!("no route named {route_name}"))?;
     let kind = BodyKind::from_content_type(None, &body).unwrap_or(BodyKind::Json);
     let parsed = webhook::parse(kind, &body).map_err(|e| e.message)?;
-    let now = crate::queue::now_ms() / 1000;
+    let now = crate::clock::now_ms() / 1000;
     let rendered = route.mapping.render(&parsed.value, now);
     let mut failed = false;
     for (index, record) in rendered.records.iter().enumerate() {
@@ -240,6 +211,13 @@ async fn render(settings: Settings, route_name: &str, file: Option<PathBuf>) -> 
     }
 }
 
+async fn state_for_tools(settings: Settings) -> Result<AppState, String> {
+    let queue = Queue::connect(&settings.queue)
+        .await
+        .map_err(|e| e.to_string())?;
+    AppState::new(settings, queue, CancellationToken::new()).map_err(|e| e.join("\n"))
+}
+
 async fn dead_letters(settings: Settings, action: DeadLetterAction) -> Result<(), String> {
     let app = state_for_tools(settings).await?;
     match action {
@@ -248,7 +226,7 @@ async fn dead_letters(settings: Settings, action: DeadLetterAction) -> Result<()
                 .queue
                 .dead_letters(DeadLetterFilter {
                     route,
-                    code,
+                    code: code_arg(code.as_deref())?,
                     limit,
                     after: None,
                 })
@@ -279,7 +257,7 @@ async fn dead_letters(settings: Settings, action: DeadLetterAction) -> Result<()
                     .queue
                     .dead_letters(DeadLetterFilter {
                         route,
-                        code,
+                        code: code_arg(code.as_deref())?,
                         limit: usize::MAX >> 1,
                         after: None,
                     })
@@ -294,6 +272,14 @@ async fn dead_letters(settings: Settings, action: DeadLetterAction) -> Result<()
             Ok(())
         }
     }
+}
+
+fn code_arg(code: Option<&str>) -> Result<Option<DeadCode>, String> {
+    code.map(|text| {
+        DeadCode::parse(text)
+            .ok_or_else(|| format!("--code {text}: not a CleverTap code or a freshtap code name"))
+    })
+    .transpose()
 }
 
 /// A minimal HTTP/1.0 GET over TCP: the slim image has no curl, and this needs no TLS.

@@ -1,24 +1,36 @@
 //! freshtap: a durable Freshsales → CleverTap webhook relay.
 //!
-//! Modules in the order a webhook meets them.
+//! Modules from the top floor down: the command line and the wiring, the HTTP edge and the
+//! worker, the domain they share (state, routes, accounts, replay), then the pure core
+//! (webhook bodies, mapping, CleverTap's model and classifier, backoff), the queue, and the
+//! ground floor (settings, logs, metrics, time). Imports only ever point down.
 
-/// Command line: serve, demo, check-config, render, dead-letters, simulate-clevertap.
+/// Command line: serve, demo, check-config, render, dead-letters, healthcheck, simulate-clevertap.
 pub mod cli;
 
-/// Settings, layered from defaults, files and environment.
-pub mod config;
+/// The demo command and the stand-alone simulator command.
+pub mod demo;
 
-/// Logging and personal-data masking.
-pub mod telemetry;
-
-/// Prometheus metrics.
-pub mod metrics;
-
-/// Wiring: the application, its state and listeners.
+/// Wiring: build the application, serve, drain, stop.
 pub mod startup;
 
-/// The HTTP surface: intake, health, metrics, admin.
+/// The HTTP surface: intake, drop-in upload, health, metrics, admin.
 pub mod http;
+
+/// The delivery worker: claim, plan, send, settle; housekeeping.
+pub mod worker;
+
+/// The application state shared by the HTTP edge and the worker.
+pub mod state;
+
+/// The one route registry.
+pub mod routes;
+
+/// CleverTap accounts and their holds (pauses, refusals, outages), shared through the queue.
+pub mod accounts;
+
+/// Dead-letter replay (admin API and CLI).
+pub mod replay;
 
 /// Raw webhook bodies: content types, parsing, test payloads, hashes.
 pub mod webhook;
@@ -29,23 +41,32 @@ pub mod templates;
 /// Rendering bodies into CleverTap records.
 pub mod mapping;
 
-/// The durable queue.
-pub mod queue;
-
-/// The delivery worker.
-pub mod worker;
-
 /// CleverTap: model, client, batching, classification.
 pub mod clevertap;
 
 /// Backoff and giving up.
 pub mod retry;
 
-/// Dead-letter replay.
-pub mod replay;
+/// The durable queue.
+pub mod queue;
 
-/// The demo command.
-pub mod demo;
+/// Settings, layered from defaults, files and environment.
+pub mod config;
+
+/// Configured secrets, compared in constant time.
+pub mod credential;
+
+/// The two body kinds, JSON and form.
+pub mod body;
+
+/// Logging and personal-data masking.
+pub mod telemetry;
+
+/// Prometheus metrics.
+pub mod metrics;
+
+/// Wall-clock milliseconds.
+pub mod clock;
 
 /// A CleverTap simulator (demo, tests, benchmarks).
 pub mod simulator;

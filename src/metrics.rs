@@ -7,8 +7,6 @@ use std::time::Duration;
 use metrics::{Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 
-use crate::queue::Stats;
-
 static META: Metadata<'static> = Metadata::new("freshtap", Level::INFO, Some("freshtap"));
 
 /// Outcome label of `freshtap_webhooks_total`.
@@ -23,6 +21,10 @@ pub enum Intake {
     UnknownRoute,
     UnsupportedType,
     Unavailable,
+    /// Shed under load (503 `overloaded`).
+    Overloaded,
+    /// A drop-in upload whose every record CleverTap's rules refuse.
+    Refused,
 }
 
 impl Intake {
@@ -37,6 +39,8 @@ impl Intake {
             Self::UnknownRoute => "unknown_route",
             Self::UnsupportedType => "unsupported_type",
             Self::Unavailable => "unavailable",
+            Self::Overloaded => "overloaded",
+            Self::Refused => "refused",
         }
     }
 }
@@ -196,22 +200,31 @@ impl Metrics {
         );
     }
 
-    pub fn queue(&self, stats: &Stats, now_ms: i64) {
-        for (state, value) in [
-            ("pending", stats.pending),
-            ("leased", stats.leased),
-            ("delivered", stats.delivered),
-            ("dead", stats.dead),
-        ] {
-            self.gauge(
-                "freshtap_queue_rows",
-                vec![Label::from_static_parts("state", state)],
-                value as f64,
-            );
-        }
-        let oldest = stats
-            .oldest_pending_ms
-            .map_or(0.0, |t| ((now_ms - t).max(0) as f64) / 1000.0);
-        self.gauge("freshtap_queue_oldest_pending_seconds", Vec::new(), oldest);
+    /// `freshtap_queue_rows{state}`.
+    pub fn queue_rows(&self, state: &'static str, count: u64) {
+        self.gauge(
+            "freshtap_queue_rows",
+            vec![Label::from_static_parts("state", state)],
+            count as f64,
+        );
+    }
+
+    /// `freshtap_queue_oldest_pending_seconds` (0 when nothing waits).
+    pub fn oldest_pending(&self, seconds: f64) {
+        self.gauge("freshtap_queue_oldest_pending_seconds", Vec::new(), seconds);
+    }
+
+    /// `freshtap_account_unreachable{account}`: every request to it fails the same way.
+    pub fn account_unreachable(&self, account: &str, unreachable: bool) {
+        self.gauge(
+            "freshtap_account_unreachable",
+            vec![Label::new("account", account.to_owned())],
+            if unreachable { 1.0 } else { 0.0 },
+        );
+    }
+
+    /// `freshtap_ready`: 1 while this replica's `/readyz` answers 200.
+    pub fn ready(&self, ready: bool) {
+        self.gauge("freshtap_ready", Vec::new(), if ready { 1.0 } else { 0.0 });
     }
 }

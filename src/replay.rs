@@ -1,10 +1,9 @@
 //! Replaying dead letters (admin API and CLI): re-check fixed bodies, then back to pending.
 
-use std::time::Duration;
-
-use crate::queue::{DeadLetter, QueueError, Replay};
-use crate::startup::AppState;
-use crate::webhook::{self, BodyKind};
+use crate::clock::hours_ms;
+use crate::queue::{DeadCode, DeadLetter, QueueError, Replay};
+use crate::state::AppState;
+use crate::webhook;
 
 #[derive(Debug, Default, serde::Serialize)]
 pub struct ReplayReport {
@@ -27,25 +26,21 @@ pub async fn replay(app: &AppState, letters: Vec<DeadLetter>) -> Result<ReplayRe
     let mut items = Vec::with_capacity(letters.len());
     let mut skipped = Vec::new();
     for letter in letters {
-        if letter.record_index.is_some() || letter.code != "invalid_body" {
+        if letter.record_index.is_some() || letter.code != DeadCode::InvalidBody {
             items.push(Replay {
                 dead_letter_id: letter.id,
                 order_keys: None,
             });
             continue;
         }
-        let route = app
-            .routes
-            .get(&letter.route)
-            .or_else(|| app.accounts.get(&letter.account).map(|a| &a.upload_route));
-        let Some(route) = route else {
+        let Some(route) = app.routes.resolve(&letter.route) else {
             skipped.push(Skipped {
                 id: letter.id,
                 reason: format!("route {} is no longer configured", letter.route),
             });
             continue;
         };
-        match webhook::parse(BodyKind::from_stored(&letter.content_type), &letter.body) {
+        match webhook::parse(letter.kind, &letter.body) {
             Ok(parsed) => {
                 let mut keys = route.mapping.order_keys(&parsed.value);
                 if keys.is_empty() {
@@ -65,7 +60,7 @@ pub async fn replay(app: &AppState, letters: Vec<DeadLetter>) -> Result<ReplayRe
             }),
         }
     }
-    let max_age = Duration::from_secs(app.settings.delivery.max_age_hours * 3600);
+    let max_age = crate::clock::ms_duration(hours_ms(app.settings.delivery.max_age_hours));
     let ids = app.queue.replay(items, max_age).await?;
     tracing::info!(
         replayed = ids.len(),

@@ -18,15 +18,6 @@ pub enum GiveUp {
     MaxAge,
 }
 
-impl GiveUp {
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::MaxAttempts => "max_attempts",
-            Self::MaxAge => "max_age",
-        }
-    }
-}
-
 /// After `attempts` failed attempts, at `now_ms`, for a row whose age deadline is
 /// `deadline_ms`: give up, or retry?
 pub fn give_up(attempts: u32, max_attempts: u32, now_ms: i64, deadline_ms: i64) -> Option<GiveUp> {

@@ -3,12 +3,7 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-/// How a body is to be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyKind {
-    Json,
-    Form,
-}
+pub use crate::body::BodyKind;
 
 impl BodyKind {
     /// From a `Content-Type` header (parameters such as `charset` ignored); a missing header is
@@ -34,21 +29,6 @@ impl BodyKind {
             "application/x-www-form-urlencoded" => Some(Self::Form),
             _ if essence.ends_with("+json") => Some(Self::Json),
             _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Json => "application/json",
-            Self::Form => "application/x-www-form-urlencoded",
-        }
-    }
-
-    pub fn from_stored(content_type: &str) -> Self {
-        if content_type == Self::Form.as_str() {
-            Self::Form
-        } else {
-            Self::Json
         }
     }
 }

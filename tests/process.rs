@@ -34,6 +34,7 @@ impl Relay {
 [server]
 bind = "127.0.0.1:{port}"
 shutdown_grace_secs = 10
+drain_secs = 0
 [queue]
 url = "sqlite://{db}"
 lease_secs = 7

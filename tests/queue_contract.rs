@@ -11,9 +11,11 @@ mod postgres_replicas;
 
 use std::time::Duration;
 
+use freshtap::body::BodyKind;
+use freshtap::clock::now_ms;
 use freshtap::queue::{
-    DeadLetterFilter, Enqueued, NewDeadLetter, NewWebhook, Next, Queue, Replay, RowOutcome,
-    SetBody, now_ms,
+    DeadCode, DeadLetterFilter, Enqueued, NewDeadLetter, NewWebhook, Next, Queue, Replay,
+    RowOutcome, SetBody,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -25,13 +27,16 @@ fn webhook(body: &str, keys: &[&str]) -> NewWebhook {
     NewWebhook {
         route: "contacts".into(),
         account: "main".into(),
-        content_type: "application/json".into(),
+        kind: BodyKind::Json,
         body: body.as_bytes().to_vec(),
         body_hash: freshtap::webhook::body_hash(body.as_bytes()),
         request_id: format!("req-{body}"),
         received_at_ms: now,
         deadline_ms: now + 3_600_000,
         order_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+        dedup: true,
+        refused: Vec::new(),
+        finished: false,
     }
 }
 
@@ -194,7 +199,7 @@ async fn dead_records_replay_without_resending_delivered_ones(q: Queue) {
     q.claim("main", 10, LEASE).await.expect("claim");
     let dead = NewDeadLetter {
         record_index: Some(1),
-        code: "516".into(),
+        code: DeadCode::Refused(516),
         reason: "Phone number is not valid.".into(),
     };
     q.complete(vec![finished(id, vec![0, 2], vec![dead])])
@@ -215,12 +220,8 @@ async fn dead_records_replay_without_resending_delivered_ones(q: Queue) {
         .expect("list");
     assert_eq!(letters.len(), 1);
     assert_eq!(
-        (
-            letters[0].row_id,
-            letters[0].record_index,
-            letters[0].code.as_str()
-        ),
-        (id, Some(1), "516")
+        (letters[0].row_id, letters[0].record_index, letters[0].code),
+        (id, Some(1), DeadCode::Refused(516))
     );
     let replayed = q
         .replay(
@@ -252,7 +253,7 @@ async fn an_invalid_body_can_be_fixed_and_replayed(q: Queue) {
         .expect("store");
     let letters = q
         .dead_letters(DeadLetterFilter {
-            code: Some("invalid_body".into()),
+            code: Some(DeadCode::InvalidBody),
             limit: 10,
             ..Default::default()
         })
@@ -266,13 +267,13 @@ async fn an_invalid_body_can_be_fixed_and_replayed(q: Queue) {
         vec![(letter, row, None)]
     );
     assert_eq!(
-        q.set_body(letter, b"{\"d\":[]}".to_vec(), "application/json".into())
+        q.set_body(letter, b"{\"d\":[]}".to_vec(), BodyKind::Json)
             .await
             .expect("set"),
         SetBody::Replaced
     );
     assert_eq!(
-        q.set_body(letter + 1000, b"{}".to_vec(), "application/json".into())
+        q.set_body(letter + 1000, b"{}".to_vec(), BodyKind::Json)
             .await
             .expect("set"),
         SetBody::NotFound

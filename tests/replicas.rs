@@ -127,6 +127,7 @@ impl Replica {
 [server]
 bind = "127.0.0.1:{port}"
 shutdown_grace_secs = 5
+drain_secs = 0
 [queue]
 url = "{queue_url}"
 lease_secs = {LEASE_SECS}

@@ -19,17 +19,36 @@ pub enum Reply {
     Other(String),
 }
 
+/// What becomes of one record: the one verdict type from the classifier to the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordVerdict {
     Delivered,
+    /// Refused for good: CleverTap's code (or the HTTP status of a lone refused record).
     Dead {
-        code: String,
+        code: u16,
         reason: String,
     },
-    /// CleverTap's 555 "miscellaneous server error": this record alone is retried.
+    /// Again later, with backoff. `count_attempt` is false for a failure that is not the
+    /// record's (429); a `retry_after` from CleverTap sets the least wait.
     Retry {
         reason: String,
+        count_attempt: bool,
+        retry_after: Option<Duration>,
     },
+    /// Not judged: back to pending at once, no attempt counted (a held account, a lease about
+    /// to run out).
+    Release,
+}
+
+/// How a request failed as a whole, which decides whether the account is in trouble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// 429: too many concurrent requests; costs no attempt.
+    Throttled,
+    /// Connection refused or reset, timeout, 502/503/504: CleverTap (or the way to it) is down.
+    Outage,
+    /// 500 and other server answers: the batch's own fault, or the start of an outage.
+    Server,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +58,7 @@ pub enum Verdict {
     /// Nothing was stored (or the outcome is unknown): every record again, later.
     RetryAll {
         retry_after: Option<Duration>,
-        count_attempt: bool,
+        failure: Failure,
         reason: String,
     },
     /// Credentials or configuration are wrong: burn nothing, stop sending to the account.
@@ -51,9 +70,15 @@ pub enum Verdict {
 /// Decides what an answer means for the `sent` records.
 pub fn classify(reply: &Reply, sent: &[&Value], now: SystemTime) -> Verdict {
     match reply {
-        Reply::Timeout => retry("timed out waiting for CleverTap"),
-        Reply::Connect(error) => retry(&format!("could not connect to CleverTap: {error}")),
-        Reply::Other(error) => retry(&format!("request to CleverTap failed: {error}")),
+        Reply::Timeout => retry(Failure::Outage, "timed out waiting for CleverTap"),
+        Reply::Connect(error) => retry(
+            Failure::Outage,
+            &format!("could not connect to CleverTap: {error}"),
+        ),
+        Reply::Other(error) => retry(
+            Failure::Outage,
+            &format!("request to CleverTap failed: {error}"),
+        ),
         Reply::Http {
             status,
             retry_after,
@@ -72,28 +97,29 @@ pub fn classify(reply: &Reply, sent: &[&Value], now: SystemTime) -> Verdict {
             404 | 405 | 415 => Verdict::Pause {
                 reason: format!("CleverTap answered {status}: check base_url and region"),
             },
-            429 => Verdict::RetryAll {
-                retry_after: retry_after
-                    .as_deref()
-                    .and_then(|v| parse_retry_after(v, now)),
-                count_attempt: false,
-                reason: "CleverTap answered 429: too many concurrent requests".into(),
-            },
             _ => Verdict::RetryAll {
                 retry_after: retry_after
                     .as_deref()
                     .and_then(|v| parse_retry_after(v, now)),
-                count_attempt: true,
-                reason: format!("CleverTap answered {status}"),
+                failure: match status {
+                    429 => Failure::Throttled,
+                    502..=504 => Failure::Outage,
+                    _ => Failure::Server,
+                },
+                reason: if *status == 429 {
+                    "CleverTap answered 429: too many concurrent requests".into()
+                } else {
+                    format!("CleverTap answered {status}")
+                },
             },
         },
     }
 }
 
-fn retry(reason: &str) -> Verdict {
+fn retry(failure: Failure, reason: &str) -> Verdict {
     Verdict::RetryAll {
         retry_after: None,
-        count_attempt: true,
+        failure,
         reason: reason.to_owned(),
     }
 }
@@ -107,7 +133,10 @@ fn error_text(body: &[u8]) -> String {
 
 fn classify_success(body: &[u8], sent: &[&Value]) -> Verdict {
     let Some(response) = UploadResponse::parse(body) else {
-        return retry("CleverTap answered 200 with a body that is not JSON; outcome unknown");
+        return retry(
+            Failure::Server,
+            "CleverTap answered 200 with a body that is not JSON; outcome unknown",
+        );
     };
     if response.unprocessed.is_empty() {
         return if response.processed == Some(0) && !sent.is_empty() {
@@ -120,13 +149,15 @@ fn classify_success(body: &[u8], sent: &[&Value]) -> Verdict {
     }
     let mut verdicts = vec![RecordVerdict::Delivered; sent.len()];
     for item in &response.unprocessed {
-        let verdict = if item.code == "555" {
+        let verdict = if item.code == 555 {
             RecordVerdict::Retry {
                 reason: format!("555: {}", item.error),
+                count_attempt: true,
+                retry_after: None,
             }
         } else {
             RecordVerdict::Dead {
-                code: item.code.clone(),
+                code: item.code,
                 reason: item.error.clone(),
             }
         };
@@ -210,10 +241,18 @@ mod tests {
             .collect()
     }
 
-    fn dead(code: &str) -> RecordVerdict {
+    fn dead(code: u16) -> RecordVerdict {
         RecordVerdict::Dead {
-            code: code.into(),
+            code,
             reason: String::new(),
+        }
+    }
+
+    fn retried() -> RecordVerdict {
+        RecordVerdict::Retry {
+            reason: String::new(),
+            count_attempt: true,
+            retry_after: None,
         }
     }
 
@@ -223,10 +262,8 @@ mod tests {
             Verdict::Records(list) => list
                 .into_iter()
                 .map(|v| match v {
-                    RecordVerdict::Dead { code, .. } => dead(&code),
-                    RecordVerdict::Retry { .. } => RecordVerdict::Retry {
-                        reason: String::new(),
-                    },
+                    RecordVerdict::Dead { code, .. } => dead(code),
+                    RecordVerdict::Retry { .. } => retried(),
                     other => other,
                 })
                 .collect(),
@@ -253,13 +290,13 @@ mod tests {
                 "F3 partial",
                 http(200, f3),
                 2,
-                vec![RecordVerdict::Delivered, dead("515")],
+                vec![RecordVerdict::Delivered, dead(515)],
             ),
             (
                 "F8 string records, success status",
                 http(200, f8),
                 2,
-                vec![dead("525"), dead("525")],
+                vec![dead(525), dead(525)],
             ),
             (
                 "555 retried alone",
@@ -268,12 +305,7 @@ mod tests {
                     r#"{"status":"partial","processed":1,"unprocessed":[{"code":555,"error":"misc. Skipped record number : 1"}]}"#,
                 ),
                 2,
-                vec![
-                    RecordVerdict::Retry {
-                        reason: String::new(),
-                    },
-                    RecordVerdict::Delivered,
-                ],
+                vec![retried(), RecordVerdict::Delivered],
             ),
         ];
         for (name, reply, n, expected) in cases {
@@ -292,11 +324,15 @@ mod tests {
         let kind = |v: Verdict| match v {
             Verdict::Records(_) => "records",
             Verdict::RetryAll {
-                count_attempt: true,
+                failure: Failure::Server,
                 ..
             } => "retry",
             Verdict::RetryAll {
-                count_attempt: false,
+                failure: Failure::Outage,
+                ..
+            } => "outage",
+            Verdict::RetryAll {
+                failure: Failure::Throttled,
                 ..
             } => "retry-free",
             Verdict::Pause { .. } => "pause",
@@ -326,11 +362,11 @@ mod tests {
             ("415", http(415, ""), "pause"),
             ("429 costs no attempt", http(429, ""), "retry-free"),
             ("500", http(500, ""), "retry"),
-            ("502 html", http(502, "<html>bad gateway</html>"), "retry"),
-            ("503", http(503, ""), "retry"),
-            ("504", http(504, ""), "retry"),
-            ("timeout", Reply::Timeout, "retry"),
-            ("refused", Reply::Connect("refused".into()), "retry"),
+            ("502 html", http(502, "<html>bad gateway</html>"), "outage"),
+            ("503", http(503, ""), "outage"),
+            ("504", http(504, ""), "outage"),
+            ("timeout", Reply::Timeout, "outage"),
+            ("refused", Reply::Connect("refused".into()), "outage"),
             (
                 "200 nothing processed, nothing named",
                 http(200, r#"{"status":"fail","processed":0,"unprocessed":[]}"#),
@@ -356,7 +392,7 @@ mod tests {
         let body = r#"{"status":"partial","processed":1,"unprocessed":[{"code":512,"error":"nested","record":{"identity":"b","type":"event","evtName":"Deal Won"}}]}"#;
         assert_eq!(
             codes(classify(&http(200, body), &refs(&sent), SystemTime::now())),
-            vec![RecordVerdict::Delivered, dead("512")]
+            vec![RecordVerdict::Delivered, dead(512)]
         );
     }
 

@@ -20,7 +20,8 @@ pub fn upload_body(records: &[&[u8]]) -> Vec<u8> {
 /// One entry of `unprocessed`, whatever shape CleverTap used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unprocessed {
-    pub code: String,
+    /// CleverTap's code; 0 when the answer gave none (Oct 2017) or one that is not a number.
+    pub code: u16,
     pub error: String,
     /// The echoed record, parsed when CleverTap sent it as a JSON string (2017 answers).
     pub record: Option<Value>,
@@ -55,15 +56,18 @@ impl Unprocessed {
     fn from_value(item: &Value) -> Self {
         let Some(object) = item.as_object() else {
             return Self {
-                code: "0".into(),
+                code: 0,
                 error: item.to_string(),
                 record: None,
             };
         };
         if let Some(code) = object.get("code") {
             let code = match code {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
+                Value::String(s) => s.trim().parse().unwrap_or(0),
+                other => other
+                    .as_u64()
+                    .and_then(|n| u16::try_from(n).ok())
+                    .unwrap_or(0),
             };
             let error = object
                 .get("error")
@@ -93,7 +97,7 @@ impl Unprocessed {
             })
             .unwrap_or((None, String::new()));
         Self {
-            code: "0".into(),
+            code: 0,
             error,
             record,
         }
@@ -127,7 +131,7 @@ mod tests {
         ];
         for (error, expected) in cases {
             let item = Unprocessed {
-                code: "515".into(),
+                code: 515,
                 error: error.into(),
                 record: None,
             };
@@ -140,7 +144,7 @@ mod tests {
         let padded = br#"{ "status" : "partial" , "processed" : 1 , "unprocessed" : [ { "status" : "fail" , "code" : 515 , "error" : "x" , "record" : { "identity" : "4" } } ] }"#;
         let parsed = UploadResponse::parse(padded).expect("parses");
         assert_eq!(parsed.processed, Some(1));
-        assert_eq!(parsed.unprocessed[0].code, "515");
+        assert_eq!(parsed.unprocessed[0].code, 515);
         let string_record = br#"{"status":"success","processed":0,"unprocessed":[{"status":"fail","code":525,"error":"e","record":"{ \"identity\" : \"22\" }"}]}"#;
         let parsed = UploadResponse::parse(string_record).expect("parses");
         assert_eq!(
@@ -153,7 +157,7 @@ mod tests {
         );
         let no_code = br#"{"status":"fail","processed":0,"unprocessed":[{"{\"identity\":\"9\"}":"bad record"}]}"#;
         let parsed = UploadResponse::parse(no_code).expect("parses");
-        assert_eq!(parsed.unprocessed[0].code, "0");
+        assert_eq!(parsed.unprocessed[0].code, 0);
         assert_eq!(parsed.unprocessed[0].error, "bad record");
         assert!(UploadResponse::parse(b"<html>").is_none());
     }

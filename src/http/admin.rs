@@ -11,11 +11,11 @@ use serde_json::{Value, json};
 
 use super::auth;
 use super::error::ApiError;
-use crate::queue::{DeadLetter, DeadLetterFilter, SetBody, now_ms};
+use crate::clock::{iso, now_ms};
+use crate::queue::{DeadCode, DeadLetter, DeadLetterFilter, SetBody};
 use crate::replay::replay;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::webhook::BodyKind;
-use crate::worker::pause::PauseKind;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -48,12 +48,6 @@ fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339())
-        .unwrap_or_default()
-}
-
 fn dead_letter_json(letter: &DeadLetter) -> Value {
     json!({
         "id": letter.id,
@@ -67,7 +61,7 @@ fn dead_letter_json(letter: &DeadLetter) -> Value {
         "request_id": letter.request_id,
         "received_at": iso(letter.received_at_ms),
         "dead_at": iso(letter.dead_at_ms),
-        "content_type": letter.content_type,
+        "content_type": letter.kind.as_str(),
         "body": String::from_utf8_lossy(&letter.body),
     })
 }
@@ -79,16 +73,13 @@ async fn stats(State(app): State<AppState>, headers: HeaderMap) -> Result<Respon
         .oldest_pending_ms
         .map(|t| (now_ms() - t).max(0) / 1000);
     let paused: Vec<Value> = app
-        .pauses
-        .all()
+        .accounts
+        .holds()
+        .await?
         .into_iter()
-        .map(|(account, p)| {
-            let kind = if p.kind == PauseKind::Manual {
-                "manual"
-            } else {
-                "refused"
-            };
-            json!({"account": account, "since": iso(p.since_ms), "reason": p.reason, "kind": kind})
+        .map(|h| {
+            json!({"account": h.account, "since": iso(h.since_ms), "reason": h.reason,
+                "kind": h.kind, "probes": h.probes})
         })
         .collect();
     Ok(
@@ -116,7 +107,7 @@ async fn list_dead_letters(
         .queue
         .dead_letters(DeadLetterFilter {
             route: q.route,
-            code: q.code,
+            code: code_filter(q.code.as_deref())?,
             limit,
             after: q.after,
         })
@@ -126,6 +117,19 @@ async fn list_dead_letters(
         .flatten();
     let items: Vec<Value> = items.iter().map(dead_letter_json).collect();
     Ok(Json(json!({"items": items, "next_after": next_after})).into_response())
+}
+
+/// A `code=` filter: CleverTap's number or one of freshtap's names.
+fn code_filter(code: Option<&str>) -> Result<Option<DeadCode>, ApiError> {
+    code.map(|text| {
+        DeadCode::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "code {text:?} is neither a CleverTap code (e.g. 516) nor one of invalid_body, \
+                 render_error, invalid_record, max_attempts, max_age"
+            ))
+        })
+    })
+    .transpose()
 }
 
 async fn webhook_lookup(
@@ -163,11 +167,7 @@ async fn set_body(
         .and_then(|v| v.to_str().ok());
     let kind = BodyKind::from_content_type(content_type, &body)
         .ok_or_else(|| ApiError::UnsupportedType(content_type.unwrap_or_default().to_owned()))?;
-    match app
-        .queue
-        .set_body(id, body.to_vec(), kind.as_str().to_owned())
-        .await?
-    {
+    match app.queue.set_body(id, body.to_vec(), kind).await? {
         SetBody::Replaced => {
             tracing::info!(dead_letter = id, "invalid body replaced by an operator");
             Ok(Json(json!({"status": "replaced", "id": id})).into_response())
@@ -220,7 +220,7 @@ async fn replay_matching(
             .queue
             .dead_letters(DeadLetterFilter {
                 route: q.route.clone(),
-                code: q.code.clone(),
+                code: code_filter(q.code.as_deref())?,
                 limit: 1000,
                 after,
             })
@@ -258,18 +258,13 @@ async fn set_paused(
     paused: bool,
 ) -> Result<Response, ApiError> {
     authorize(app, headers)?;
-    if !app.accounts.contains_key(&name) {
+    if app.accounts.get(&name).is_none() {
         return Err(ApiError::NotFound(format!("no account {name}")));
     }
     if paused {
-        crate::worker::pause_account(
-            app,
-            &name,
-            PauseKind::Manual,
-            "paused by an operator".into(),
-        );
+        app.accounts.pause(&name).await?;
     } else {
-        crate::worker::resume_account(app, &name).await;
+        app.accounts.resume(&name).await?;
     }
     Ok(Json(json!({"account": name, "paused": paused})).into_response())
 }

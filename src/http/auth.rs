@@ -3,24 +3,8 @@
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use base64::Engine;
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-/// A secret kept only as its SHA-256, so comparing takes the same time whatever its length.
-#[derive(Clone)]
-pub struct Credential([u8; 32]);
-
-impl Credential {
-    pub fn new(secret: &SecretString) -> Self {
-        Self(Sha256::digest(secret.expose_secret().as_bytes()).into())
-    }
-
-    fn matches(&self, candidate: &[u8]) -> bool {
-        let digest: [u8; 32] = Sha256::digest(candidate).into();
-        self.0.ct_eq(&digest).into()
-    }
-}
+use crate::credential::Credential;
 
 /// True when any allowed credential matches any token the request carries: the configured
 /// header, `Authorization: Bearer <t>` / `Token <t>` / `Token token=<t>`, or a basic password.
@@ -92,6 +76,7 @@ pub fn passcode_ok(headers: &HeaderMap, passcode: &Credential) -> bool {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use secrecy::SecretString;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

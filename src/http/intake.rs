@@ -12,9 +12,11 @@ use serde_json::json;
 
 use super::auth;
 use super::error::{ApiError, current_request_id};
+use crate::clock::{hours_ms, now_ms};
 use crate::metrics::Intake;
-use crate::queue::{Enqueued, NewWebhook, duration_ms, now_ms};
-use crate::startup::{AppState, Route};
+use crate::queue::{Enqueued, NewWebhook};
+use crate::routes::Route;
+use crate::state::AppState;
 use crate::webhook::{self, BodyKind};
 
 pub fn router() -> Router<AppState> {
@@ -31,7 +33,7 @@ async fn route_webhook(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let Some(route) = app.routes.get(&name) else {
+    let Some(route) = app.routes.webhook(&name) else {
         app.metrics.webhook("_unknown", Intake::UnknownRoute);
         tracing::warn!(route = %name, "webhook for an unknown route");
         return ApiError::UnknownRoute(name).into_response();
@@ -52,19 +54,19 @@ async fn drop_in_upload(State(app): State<AppState>, headers: HeaderMap, body: B
         .get("x-clevertap-account-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let Some(account) = app
+    let found = app
         .accounts
-        .values()
-        .find(|a| a.account_id == account_id.trim())
-    else {
+        .by_account_id(account_id)
+        .and_then(|a| Some((a, app.routes.upload(&a.name)?)));
+    let Some((account, route)) = found else {
         app.metrics.webhook("_upload", Intake::Unauthorized);
         tracing::warn!(headers = %auth::header_names(&headers), "drop-in upload with an unknown account id");
         return ApiError::Unauthorized.into_response();
     };
     if !auth::passcode_ok(&headers, &account.passcode) {
-        return unauthorized(&app, &account.upload_route, &headers);
+        return unauthorized(&app, route, &headers);
     }
-    let response = accept(&app, &account.upload_route, &headers, body).await;
+    let response = accept(&app, route, &headers, body).await;
     app.metrics.intake_time(started.elapsed());
     response
 }
@@ -88,6 +90,7 @@ async fn accept(app: &AppState, route: &Route, headers: &HeaderMap, body: Body) 
                 ApiError::TooLarge(_) => Intake::TooLarge,
                 ApiError::UnsupportedType(_) => Intake::UnsupportedType,
                 ApiError::InvalidBody { .. } => Intake::InvalidBody,
+                ApiError::Overloaded => Intake::Overloaded,
                 _ => Intake::Unavailable,
             };
             app.metrics.webhook(&route.name, outcome);
@@ -132,16 +135,16 @@ async fn store(
     let mut row = NewWebhook {
         route: route.name.clone(),
         account: route.account.clone(),
-        content_type: kind.as_str().to_owned(),
+        kind,
         body_hash: webhook::body_hash(&bytes),
         body: bytes.to_vec(),
+        dedup: true,
         request_id: current_request_id(),
         received_at_ms,
-        deadline_ms: received_at_ms
-            + duration_ms(Duration::from_secs(
-                app.settings.delivery.max_age_hours * 3600,
-            )),
+        deadline_ms: received_at_ms + hours_ms(app.settings.delivery.max_age_hours),
         order_keys: Vec::new(),
+        refused: Vec::new(),
+        finished: false,
     };
     let parsed = match webhook::parse(kind, &bytes) {
         Ok(parsed) => parsed,

@@ -1,4 +1,4 @@
-//! `GET /metrics`: Prometheus text, with the queue gauges refreshed at scrape time.
+//! `GET /metrics`: Prometheus text, with the queue and account gauges refreshed at scrape time.
 
 use axum::Router;
 use axum::extract::State;
@@ -6,18 +6,14 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::queue::now_ms;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
 }
 
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    match app.queue.stats().await {
-        Ok(stats) => app.metrics.queue(&stats, now_ms()),
-        Err(error) => tracing::warn!(error = %error, "queue gauges not refreshed"),
-    }
+    app.refresh_gauges().await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),

@@ -16,7 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use error::{ApiError, REQUEST_ID};
 
 /// The public router: intake and health, plus admin and metrics unless they have their own

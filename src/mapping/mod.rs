@@ -42,44 +42,7 @@ use template::{Compiler, RecordTemplate, Renderer};
 
 const NOT_UPLOAD: &str = "body is not a CleverTap upload ({\"d\":[…]})";
 
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(default)]
-pub struct MappingSettings {
-    /// chrono strftime of the Freshsales account's dates.
-    pub date_format: String,
-    /// IANA zone the Freshsales dates are in.
-    pub timezone: String,
-    /// ISO 3166 alpha-2 region for phones without `+`.
-    pub default_region: String,
-    pub on_invalid_field: OnInvalidField,
-}
-
-impl Default for MappingSettings {
-    fn default() -> Self {
-        Self {
-            date_format: "%d-%m-%Y %H:%M:%S".into(),
-            timezone: "UTC".into(),
-            default_region: "US".into(),
-            on_invalid_field: OnInvalidField::Drop,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnInvalidField {
-    Drop,
-    Dead,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    Auto,
-    Template,
-    Passthrough,
-}
+pub use crate::config::{MappingSettings, Mode, OnInvalidField};
 
 /// A route's compiled mapping; shared read-only across tasks.
 pub struct RouteMapping {

@@ -3,22 +3,27 @@
 //! Rows move `pending → leased → delivered | dead`. A webhook renders to several records and
 //! CleverTap judges each one, so a row remembers which record indexes were delivered, and dead
 //! letters are per record (`record_index`), or per row for a body that could not be read.
+//! Account holds (pauses, refusals, outages) live here too, so every replica sees them.
+//!
+//! The wake-up policy is stated once, here: an operation that can make work available (an
+//! accepted enqueue, a completed delivery — released rows and unblocked identities —, a replay,
+//! a lifted hold) wakes the workers of every replica; nothing else does.
 
+mod health;
+mod model;
 mod postgres;
-mod postgres_admin;
-mod postgres_ops;
-mod postgres_setup;
-mod postgres_tls;
 mod sqlite;
-mod sqlite_ops;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
+use crate::body::BodyKind;
 use crate::config::QueueSettings;
 
+pub use health::Health;
+pub use model::*;
 pub use postgres::PostgresQueue;
 pub use sqlite::SqliteQueue;
 
@@ -35,7 +40,15 @@ pub enum QueueError {
     Timeout(Duration),
     #[error("unsupported queue url (expected sqlite://PATH or postgres://…): {0}")]
     UnsupportedUrl(String),
-    #[error("postgres error: {0}")]
+    #[error(
+        "the queue file {path} is damaged ({detail}). Stop freshtap, keep a copy of the file, and \
+         recover what it holds with `sqlite3 {path} .recover | sqlite3 {path}.recovered`, then \
+         point queue.url at the recovered file (or move the damaged one aside to start empty)"
+    )]
+    Corrupt { path: String, detail: String },
+    #[error("a stored value cannot be read: {0}")]
+    Stored(String),
+    #[error("postgres error: {}", postgres_detail(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("postgres connection pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
@@ -50,156 +63,25 @@ pub enum QueueError {
     Io(#[from] std::io::Error),
 }
 
-/// A webhook to store, as intake saw it.
-#[derive(Debug, Clone)]
-pub struct NewWebhook {
-    pub route: String,
-    pub account: String,
-    pub content_type: String,
-    pub body: Vec<u8>,
-    pub body_hash: [u8; 32],
-    pub request_id: String,
-    pub received_at_ms: i64,
-    /// When the row goes dead for age (`max_age_hours` after receipt, pushed back by pauses).
-    pub deadline_ms: i64,
-    /// Lowercased identities of its records (per-identity order), or the body hash.
-    pub order_keys: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Enqueued {
-    Accepted(i64),
-    Duplicate(i64),
-}
-
-/// A row handed to a worker under lease.
-#[derive(Debug, Clone)]
-pub struct Claimed {
-    pub id: i64,
-    pub route: String,
-    pub account: String,
-    pub content_type: String,
-    pub body: Vec<u8>,
-    pub request_id: String,
-    pub received_at_ms: i64,
-    pub attempts: u32,
-    pub deadline_ms: i64,
-    /// Record indexes already delivered or dead: never sent again by this row.
-    pub done: Vec<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewDeadLetter {
-    pub record_index: Option<u32>,
-    pub code: String,
-    pub reason: String,
-}
-
-/// What happens to a claimed row after a delivery attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
-    /// Every record is delivered or dead.
-    Finished,
-    /// Some records are still to be sent, not before `due_at_ms`.
-    Retry {
-        due_at_ms: i64,
-        count_attempt: bool,
-        error: String,
-    },
-    /// Back to pending at once, no attempt counted (paused account, batch full, shutdown).
-    Release,
-}
-
-#[derive(Debug, Clone)]
-pub struct RowOutcome {
-    pub id: i64,
-    pub delivered: Vec<u32>,
-    pub dead: Vec<NewDeadLetter>,
-    pub next: Next,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Stats {
-    pub pending: u64,
-    pub leased: u64,
-    pub delivered: u64,
-    pub dead: u64,
-    #[serde(skip)]
-    pub oldest_pending_ms: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct DeadLetter {
-    pub id: i64,
-    pub row_id: i64,
-    pub record_index: Option<u32>,
-    pub route: String,
-    pub account: String,
-    pub code: String,
-    pub reason: String,
-    pub attempts: u32,
-    pub request_id: String,
-    pub received_at_ms: i64,
-    pub dead_at_ms: i64,
-    pub content_type: String,
-    pub body: Vec<u8>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct DeadLetterFilter {
-    pub route: Option<String>,
-    pub code: Option<String>,
-    pub limit: usize,
-    pub after: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct WebhookView {
-    pub id: i64,
-    pub route: String,
-    pub account: String,
-    pub state: String,
-    pub attempts: u32,
-    pub request_id: String,
-    pub received_at_ms: i64,
-    pub delivered: Vec<u32>,
-    pub last_error: Option<String>,
-    pub dead_letters: Vec<DeadLetter>,
-}
-
-/// A dead letter to put back to pending; `order_keys` replaces the row's keys (a fixed
-/// `invalid_body` row gets the identities of its corrected body).
-#[derive(Debug, Clone)]
-pub struct Replay {
-    pub dead_letter_id: i64,
-    pub order_keys: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PurgeCounts {
-    pub delivered: u64,
-    pub dead: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetBody {
-    Replaced,
-    NotFound,
-    NotInvalidBody,
-}
-
-/// The queue the app uses: one variant per backend, the same contract for each.
 #[derive(Clone)]
-pub enum Queue {
+enum Backend {
     Sqlite(SqliteQueue),
     Postgres(PostgresQueue),
 }
 
+/// The queue the app uses: one backend, the same contract for each.
+#[derive(Clone)]
+pub struct Queue {
+    backend: Backend,
+    /// Bumped by every wake; workers wait on it instead of polling.
+    wake: watch::Sender<u64>,
+}
+
 macro_rules! dispatch {
     ($self:ident, $q:ident => $call:expr) => {
-        match $self {
-            Queue::Sqlite($q) => $call,
-            Queue::Postgres($q) => $call,
+        match &$self.backend {
+            Backend::Sqlite($q) => $call,
+            Backend::Postgres($q) => $call,
         }
     };
 }
@@ -208,32 +90,64 @@ impl Queue {
     /// Opens (creating and migrating) the queue named by `queue.url`.
     pub async fn connect(settings: &QueueSettings) -> Result<Self, QueueError> {
         let url = settings.url.expose_secret();
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            return Ok(Self::Sqlite(SqliteQueue::open(path).await?));
-        }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(
-                PostgresQueue::connect(url, settings.pool_size, settings.tls_ca_file.as_deref())
-                    .await?,
-            ));
-        }
-        Err(QueueError::UnsupportedUrl(redact_url(url)))
+        let (wake, _) = watch::channel(0);
+        let health = Health::default();
+        let backend = if let Some(path) = url.strip_prefix("sqlite://") {
+            Backend::Sqlite(SqliteQueue::open(path, health).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = settings.pool_size;
+            let ca = settings.tls_ca_file.as_deref();
+            Backend::Postgres(PostgresQueue::connect(url, pool, ca, health, wake.clone()).await?)
+        } else {
+            return Err(QueueError::UnsupportedUrl(redact_url(url)));
+        };
+        Ok(Self { backend, wake })
     }
 
-    /// A receiver whose value changes whenever work may have become available (a commit, a
-    /// release, a replay): workers wait on it instead of polling.
+    /// `"sqlite"` or `"postgres"`, for the startup line.
+    pub fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A receiver whose value changes whenever work may have become available: workers wait
+    /// on it instead of polling.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        dispatch!(self, q => q.subscribe())
+        self.wake.subscribe()
     }
 
-    /// Stores a webhook durably; returns only after the commit. A `(route, body_hash)` seen
-    /// within `dedup_window` answers `Duplicate` with the first row's id.
+    /// Tells the workers of every replica that work may be available.
+    fn wake(&self) {
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                self.wake
+                    .send_modify(|generation| *generation = generation.wrapping_add(1));
+            }
+            Backend::Postgres(q) => q.wake(),
+        }
+    }
+
+    /// Why commits fail right now (disk full, I/O error, database gone), while they do.
+    pub fn fault(&self) -> Option<String> {
+        dispatch!(self, q => q.health().fault())
+    }
+
+    /// Stores a webhook durably; returns only after the commit. With `row.dedup`, a
+    /// `(route, body_hash)` seen within `dedup_window` answers `Duplicate` with the first
+    /// row's id. Records in `row.refused` are dead letters from the start.
     pub async fn enqueue(
         &self,
         row: NewWebhook,
         dedup_window: Duration,
     ) -> Result<Enqueued, QueueError> {
-        dispatch!(self, q => q.enqueue(row, dedup_window).await)
+        let finished = row.finished;
+        let enqueued = dispatch!(self, q => q.enqueue(row, dedup_window).await)?;
+        if matches!(enqueued, Enqueued::Accepted(_)) && !finished {
+            self.wake();
+        }
+        Ok(enqueued)
     }
 
     /// Stores a body that could not be read as a dead row with an `invalid_body` dead letter;
@@ -260,10 +174,12 @@ impl Queue {
 
     /// Records the outcome of a delivery for each row, in one transaction.
     pub async fn complete(&self, outcomes: Vec<RowOutcome>) -> Result<(), QueueError> {
-        dispatch!(self, q => q.complete(outcomes).await)
+        dispatch!(self, q => q.complete(outcomes).await)?;
+        self.wake();
+        Ok(())
     }
 
-    /// Earliest `due_at` of a pending row of `account`, to sleep until then.
+    /// Earliest `due_at` of a pending row (or lease end of a leased one) of `account`.
     pub async fn next_due(&self, account: &str) -> Result<Option<i64>, QueueError> {
         dispatch!(self, q => q.next_due(account.to_owned()).await)
     }
@@ -290,7 +206,11 @@ impl Queue {
         items: Vec<Replay>,
         max_age: Duration,
     ) -> Result<Vec<i64>, QueueError> {
-        dispatch!(self, q => q.replay(items, max_age).await)
+        let replayed = dispatch!(self, q => q.replay(items, max_age).await)?;
+        if !replayed.is_empty() {
+            self.wake();
+        }
+        Ok(replayed)
     }
 
     /// Replaces the stored body of an `invalid_body` dead letter's row.
@@ -298,9 +218,9 @@ impl Queue {
         &self,
         dead_letter_id: i64,
         body: Vec<u8>,
-        content_type: String,
+        kind: BodyKind,
     ) -> Result<SetBody, QueueError> {
-        dispatch!(self, q => q.set_body(dead_letter_id, body, content_type).await)
+        dispatch!(self, q => q.set_body(dead_letter_id, body, kind).await)
     }
 
     /// Deletes a dead letter (and its row once nothing else refers to it).
@@ -325,10 +245,64 @@ impl Queue {
         dispatch!(self, q => q.purge(delivered_before_ms, dead_before_ms).await)
     }
 
-    /// Pushes back the age deadline of an account's unfinished rows (the age clock stops
-    /// while the account is paused).
-    pub async fn extend_deadlines(&self, account: &str, by: Duration) -> Result<u64, QueueError> {
-        dispatch!(self, q => q.extend_deadlines(account.to_owned(), by).await)
+    /// Every hold on every account.
+    pub async fn holds(&self) -> Result<Vec<Hold>, QueueError> {
+        dispatch!(self, q => q.holds().await)
+    }
+
+    /// Holds `account` for `kind` (first probe at `probe_at`, none for a manual hold); false
+    /// when it already was held so (the first reason and time stay).
+    pub async fn hold(
+        &self,
+        account: &str,
+        kind: HoldKind,
+        reason: &str,
+        probe_at: Option<i64>,
+    ) -> Result<bool, QueueError> {
+        dispatch!(self, q => q.hold(account.to_owned(), kind, reason.to_owned(), probe_at).await)
+    }
+
+    /// Lifts the `kinds` holds of `account`. When the last hold goes, the age deadlines of its
+    /// unfinished rows are pushed back by the unbroken held time, once, in the same transaction.
+    pub async fn lift(&self, account: &str, kinds: &[HoldKind]) -> Result<Lifted, QueueError> {
+        let lifted = dispatch!(self, q => q.lift(account.to_owned(), kinds.to_vec()).await)?;
+        if lifted.resumed_after.is_some() {
+            self.wake();
+        }
+        Ok(lifted)
+    }
+
+    /// Takes the due probe of a `kind` hold (moving its `probe_at` to `until`, so no other
+    /// replica probes meanwhile): true for exactly one caller per due probe.
+    pub async fn take_probe(
+        &self,
+        account: &str,
+        kind: HoldKind,
+        until: i64,
+    ) -> Result<bool, QueueError> {
+        dispatch!(self, q => q.take_probe(account.to_owned(), kind, until).await)
+    }
+
+    /// Records a failed probe: one more counted, the next not before `next_probe_at`.
+    pub async fn probe_failed(
+        &self,
+        account: &str,
+        kind: HoldKind,
+        reason: &str,
+        next_probe_at: i64,
+    ) -> Result<(), QueueError> {
+        dispatch!(self, q => q.probe_failed(account.to_owned(), kind, reason.to_owned(), next_probe_at).await)
+    }
+
+    /// Moves the next probe of a `kind` hold to `at` without counting one (a probe taken when
+    /// there was nothing to send).
+    pub async fn reschedule_probe(
+        &self,
+        account: &str,
+        kind: HoldKind,
+        at: i64,
+    ) -> Result<(), QueueError> {
+        dispatch!(self, q => q.reschedule_probe(account.to_owned(), kind, at).await)
     }
 
     /// Takes one of the account's `limit` CleverTap request slots, shared by every replica of
@@ -349,21 +323,19 @@ impl Queue {
         dispatch!(self, q => q.release_slot(slot).await)
     }
 
-    /// Cheap round trip (readiness).
+    /// A round trip (readiness); on SQLite a real commit.
     pub async fn ping(&self) -> Result<(), QueueError> {
         dispatch!(self, q => q.ping().await)
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-pub fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+/// The server's SQLSTATE and message when there is one (the driver's own text says only
+/// "db error"); never the DETAIL, which can quote stored values.
+fn postgres_detail(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
 }
 
 /// A database URL fit for a log line or an error: the password is replaced.
@@ -392,5 +364,26 @@ mod tests {
             redact_url("sqlite://data/freshtap.db"),
             "sqlite://data/freshtap.db"
         );
+    }
+
+    #[test]
+    fn codes_and_states_read_back_what_they_store() {
+        for code in [
+            DeadCode::InvalidBody,
+            DeadCode::RenderError,
+            DeadCode::InvalidRecord,
+            DeadCode::MaxAttempts,
+            DeadCode::MaxAge,
+            DeadCode::Refused(516),
+        ] {
+            assert_eq!(DeadCode::parse(&code.as_text()), Some(code), "{code}");
+        }
+        assert_eq!(DeadCode::parse("nonsense"), None);
+        for state in RowState::ALL {
+            assert_eq!(RowState::parse(state.as_str()), Some(state));
+        }
+        for kind in HoldKind::ALL {
+            assert_eq!(HoldKind::parse(kind.as_str()), Some(kind));
+        }
     }
 }

@@ -1,51 +1,93 @@
-//! The delivery worker: one loop per CleverTap account around claim → deliver, woken by commits.
+//! The delivery worker: for each CleverTap account, a loop around one public step,
+//! [`AccountWorker::try_deliver_next`], woken by commits.
 //!
-//! A loop takes a request slot (at most `max_in_flight` per account), claims every due row up
-//! to the batch size and hands them to a delivery task; an idle relay therefore sends at once
+//! A step takes a request slot (at most `max_in_flight` per account), asks the account's gate
+//! (held? a probe due?), claims every due row up to the batch size and hands them to a
+//! delivery task (`deliver.rs`: plan → send → settle). An idle relay therefore sends at once
 //! and a busy one fills its batches while all slots are in use. Idle waits are cancellable;
 //! deliveries are not: on shutdown they get `shutdown_grace_secs` to finish.
 
 mod deliver;
 pub mod housekeeping;
-pub mod pause;
+mod plan;
+mod send;
+mod settle;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::task::TaskTracker;
 
-use crate::queue::{Claimed, now_ms};
-use crate::startup::AppState;
-use pause::PauseKind;
+use crate::accounts::Gate;
+use crate::clevertap::client::Client;
+use crate::clock::{ms_duration, now_ms};
+use crate::queue::QueueError;
+use crate::state::AppState;
 
-/// The running worker tasks.
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A delivery started (or a probe was sent): look for more at once.
+    Delivered,
+    /// Nothing due; the next retry is due at `until` (ms), if any.
+    Idle { until: Option<i64> },
+    /// The account is held (paused, refused, unreachable); its next probe is at `until`.
+    Held { until: Option<i64> },
+    /// Webhooks are being stored and another delivery is running: wait for it (intake first).
+    Yielded,
+}
+
+/// The worker tasks: built with every account's client, started by `start`.
 pub struct Workers {
+    app: AppState,
+    accounts: Vec<AccountWorker>,
     loops: TaskTracker,
     deliveries: TaskTracker,
     grace: Duration,
 }
 
-/// Starts one loop per account (unless `delivery.enabled = false`) and the housekeeping task.
-pub fn spawn(app: AppState) -> Workers {
-    let loops = TaskTracker::new();
+/// Builds every account's client (a bad one is a startup error); nothing runs yet.
+pub fn build(app: &AppState) -> Result<Workers, String> {
     let deliveries = TaskTracker::new();
+    let mut workers = Vec::new();
     if app.settings.delivery.enabled {
-        for name in app.accounts.keys() {
-            loops.spawn(account_loop(app.clone(), name.clone(), deliveries.clone()));
+        let timeout = Duration::from_secs(app.settings.delivery.request_timeout_secs);
+        for name in app.accounts.names() {
+            let settings = app.settings.clevertap.accounts.get(name);
+            let client = settings
+                .ok_or_else(|| format!("clevertap.accounts.{name} is not configured"))
+                .and_then(|s| Client::new(name, s, timeout).map_err(|e| e.to_string()))?;
+            workers.push(AccountWorker::new(
+                app.clone(),
+                name,
+                client,
+                deliveries.clone(),
+            ));
         }
-    } else {
-        tracing::warn!("delivery.enabled = false: webhooks are stored but nothing is sent");
     }
-    loops.spawn(housekeeping::run(app.clone()));
-    Workers {
-        loops,
+    Ok(Workers {
+        app: app.clone(),
+        accounts: workers,
+        loops: TaskTracker::new(),
         deliveries,
         grace: Duration::from_secs(app.settings.server.shutdown_grace_secs),
-    }
+    })
 }
 
 impl Workers {
+    /// Starts one loop per account (unless `delivery.enabled = false`) and housekeeping.
+    pub fn start(&mut self) {
+        if !self.app.settings.delivery.enabled {
+            tracing::warn!("delivery.enabled = false: webhooks are stored but nothing is sent");
+        }
+        for worker in self.accounts.drain(..) {
+            self.loops.spawn(worker.run());
+        }
+        self.loops.spawn(housekeeping::run(self.app.clone()));
+    }
+
     /// Waits for the loops (already told to stop by the shutdown token), then gives in-flight
     /// deliveries the grace period. A delivery still running after it keeps its lease, which
     /// expires: its rows are delivered later, by this replica or another.
@@ -64,188 +106,172 @@ impl Workers {
     }
 }
 
-async fn account_loop(app: AppState, account: String, deliveries: TaskTracker) {
-    let max_in_flight = app.settings.delivery.max_in_flight;
-    let slots = Arc::new(Semaphore::new(max_in_flight));
-    let finished = Arc::new(tokio::sync::Notify::new());
-    let mut wake = app.queue.subscribe();
-    let batch = app.settings.delivery.batch_max_records;
-    let token = app.shutdown.clone();
-    while !token.is_cancelled() {
-        if let Some(pause) = app.pauses.get(&account) {
-            let probe_due = pause.kind == PauseKind::Refused
-                && tokio::time::Instant::now() >= pause.next_probe.into();
-            if !probe_due {
-                let until = tokio::time::Instant::from_std(pause.next_probe);
-                tokio::select! {
-                    () = token.cancelled() => break,
-                    () = app.pauses.wait_resumed() => {}
-                    () = tokio::time::sleep_until(until), if pause.kind == PauseKind::Refused => {}
+/// The worker of one account; its clones share the account's slots and counters.
+#[derive(Clone)]
+pub struct AccountWorker {
+    app: AppState,
+    name: String,
+    client: Client,
+    slots: Arc<Semaphore>,
+    deliveries: TaskTracker,
+    finished: Arc<Notify>,
+    /// Whole-request server errors in a row (the outage heuristic).
+    server_errors: Arc<AtomicU32>,
+    /// Records per row of the last delivery (f64 bits): rows claimed per step.
+    records_per_row: Arc<AtomicU64>,
+}
+
+impl AccountWorker {
+    fn new(app: AppState, name: &str, client: Client, deliveries: TaskTracker) -> Self {
+        let slots = Arc::new(Semaphore::new(app.settings.delivery.max_in_flight));
+        Self {
+            app,
+            name: name.to_owned(),
+            client,
+            slots,
+            deliveries,
+            finished: Arc::new(Notify::new()),
+            server_errors: Arc::new(AtomicU32::new(0)),
+            records_per_row: Arc::new(AtomicU64::new(1.0_f64.to_bits())),
+        }
+    }
+
+    async fn run(self) {
+        let mut wake = self.app.queue.subscribe();
+        let token = self.app.shutdown.clone();
+        while !token.is_cancelled() {
+            wake.borrow_and_update();
+            match self.try_deliver_next().await {
+                Ok(Step::Delivered) => {}
+                Ok(Step::Yielded) => {
+                    token.run_until_cancelled(self.finished.notified()).await;
                 }
-                continue;
+                Ok(Step::Idle { until } | Step::Held { until }) => {
+                    self.wait_for_work(until, &mut wake).await;
+                }
+                Err(error) => {
+                    tracing::error!(account = %self.name, error = %error, "delivery step failed; retrying shortly");
+                    token
+                        .run_until_cancelled(tokio::time::sleep(Duration::from_secs(1)))
+                        .await;
+                }
             }
-            // Probe: one batch, sent inline; its answer resumes the account or keeps it paused.
-            let postpone = || {
-                app.pauses.pause(
-                    &account,
-                    PauseKind::Refused,
-                    String::new(),
-                    now_ms(),
-                    probe_every(&app),
-                )
-            };
-            let Some(slot) = acquire_slot(&app, &account).await else {
-                postpone();
-                continue;
-            };
-            let rows = claim(&app, &account, batch).await;
-            if rows.is_empty() {
-                postpone();
-            } else {
-                tracing::info!(account = %account, rows = rows.len(), "probing paused account");
-                deliver::deliver(&app, &account, rows).await;
-            }
-            release_slot(&app, slot).await;
-            continue;
         }
-        let permit = tokio::select! {
-            () = token.cancelled() => break,
-            permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+    }
+
+    /// One step: a free slot, the account's gate, a claim, and a delivery started. Waiting
+    /// for a slot ends with the shutdown; a delivery, once claimed, is never abandoned.
+    pub async fn try_deliver_next(&self) -> Result<Step, QueueError> {
+        let acquired = self
+            .app
+            .shutdown
+            .run_until_cancelled(self.slots.clone().acquire_owned())
+            .await;
+        let Some(Ok(permit)) = acquired else {
+            return Ok(Step::Idle { until: None });
         };
+        let max_in_flight = self.app.settings.delivery.max_in_flight;
+        let others_in_flight = max_in_flight - self.slots.available_permits() - 1;
         // Intake first: while webhooks are being stored, one delivery at a time, so draining a
-        // backlog cannot take the CPU that answers Freshsales (the performance budgets in docs/architecture.md).
-        let others_in_flight = max_in_flight - slots.available_permits() - 1;
-        if others_in_flight > 0 && intake_busy(&app) {
-            drop(permit);
-            tokio::select! {
-                () = token.cancelled() => break,
-                () = finished.notified() => {}
-            }
-            continue;
+        // backlog cannot take the CPU that answers Freshsales.
+        if others_in_flight > 0 && self.intake_busy() {
+            return Ok(Step::Yielded);
         }
-        wake.borrow_and_update();
+        let probe_timeout = self.app.settings.lease();
+        match self.app.accounts.gate(&self.name, probe_timeout).await? {
+            Gate::Open => self.deliver_batch(permit).await,
+            Gate::Probe { kind, probes } => {
+                let rows = self.claim(1).await?;
+                if rows.is_empty() {
+                    self.app.accounts.probe_unused(&self.name, kind).await?;
+                    return Ok(Step::Idle { until: None });
+                }
+                tracing::info!(account = %self.name, kind = kind.as_str(), probes, "probing a held account");
+                deliver::deliver(self, rows, Some((kind, probes))).await;
+                drop(permit);
+                Ok(Step::Delivered)
+            }
+            Gate::Closed { until } => Ok(Step::Held { until }),
+        }
+    }
+
+    async fn deliver_batch(&self, permit: OwnedSemaphorePermit) -> Result<Step, QueueError> {
         // The account-wide slot: with PostgreSQL, max_in_flight holds across every replica.
-        let Some(slot) = acquire_slot(&app, &account).await else {
-            drop(permit);
-            wait_for_work(&app, &account, &mut wake).await;
-            continue;
+        let limit = self.app.settings.delivery.max_in_flight;
+        let ttl = self.app.settings.lease();
+        let Some(slot) = self.app.queue.acquire_slot(&self.name, limit, ttl).await? else {
+            return Ok(Step::Idle { until: None });
         };
-        let mut rows = claim(&app, &account, batch).await;
-        if rows.is_empty() {
-            release_slot(&app, slot).await;
-            drop(permit);
-            wait_for_work(&app, &account, &mut wake).await;
-            continue;
-        }
-        let linger = Duration::from_millis(app.settings.delivery.batch_linger_ms);
-        if !linger.is_zero() && rows.len() < batch {
-            tokio::select! { () = token.cancelled() => {}, () = tokio::time::sleep(linger) => {} }
-            rows.extend(claim(&app, &account, batch - rows.len()).await);
-        }
-        let app = app.clone();
-        let account = account.clone();
-        let finished = finished.clone();
-        deliveries.spawn(async move {
-            deliver::deliver(&app, &account, rows).await;
-            release_slot(&app, slot).await;
-            drop(permit);
-            finished.notify_one();
-        });
-    }
-}
-
-/// True while a webhook is being stored right now.
-fn intake_busy(app: &AppState) -> bool {
-    app.intake_slots.available_permits() < app.settings.server.max_concurrent_requests.max(1)
-}
-
-async fn acquire_slot(app: &AppState, account: &str) -> Option<i64> {
-    let limit = app.settings.delivery.max_in_flight;
-    match app
-        .queue
-        .acquire_slot(account, limit, app.settings.lease())
-        .await
-    {
-        Ok(slot) => slot,
-        Err(error) => {
-            tracing::error!(account = %account, error = %error, "could not take a delivery slot");
-            None
-        }
-    }
-}
-
-/// A slot that is not given back lapses after the lease; releasing it early frees it now.
-async fn release_slot(app: &AppState, slot: i64) {
-    if let Err(error) = app.queue.release_slot(slot).await {
-        tracing::warn!(error = %error, "delivery slot not released; it lapses with the lease");
-    }
-}
-
-async fn claim(app: &AppState, account: &str, limit: usize) -> Vec<Claimed> {
-    match app.queue.claim(account, limit, app.settings.lease()).await {
-        Ok(rows) => rows,
-        Err(error) => {
-            tracing::error!(account = %account, error = %error, "claim failed; retrying shortly");
-            tokio::select! {
-                () = app.shutdown.cancelled() => {}
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        let mut rows = self.claim(self.claim_size()).await;
+        let linger = Duration::from_millis(self.app.settings.delivery.batch_linger_ms);
+        if let Ok(found) = &mut rows
+            && !found.is_empty()
+            && !linger.is_zero()
+            && found.len() < self.claim_size()
+        {
+            tokio::time::sleep(linger).await;
+            if let Ok(more) = self.claim(self.claim_size() - found.len()).await {
+                found.extend(more);
             }
-            Vec::new()
+        }
+        let rows = match rows {
+            Ok(rows) if !rows.is_empty() => rows,
+            other => {
+                self.release_slot(slot).await;
+                other?;
+                let until = self.app.queue.next_due(&self.name).await?;
+                return Ok(Step::Idle { until });
+            }
+        };
+        let worker = self.clone();
+        self.deliveries.spawn(async move {
+            let per_row = deliver::deliver(&worker, rows, None).await;
+            worker
+                .records_per_row
+                .store(per_row.max(1.0).to_bits(), Ordering::Relaxed);
+            worker.release_slot(slot).await;
+            drop(permit);
+            worker.finished.notify_one();
+        });
+        Ok(Step::Delivered)
+    }
+
+    /// Rows per claim: about one request's worth of records, judged by the last delivery.
+    fn claim_size(&self) -> usize {
+        let batch = self.app.settings.delivery.batch_max_records;
+        let per_row = f64::from_bits(self.records_per_row.load(Ordering::Relaxed)).max(1.0);
+        ((batch as f64 / per_row).ceil() as usize).clamp(1, batch)
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<crate::queue::Claimed>, QueueError> {
+        self.app
+            .queue
+            .claim(&self.name, limit, self.app.settings.lease())
+            .await
+    }
+
+    /// A slot that is not given back lapses after the lease; releasing it early frees it now.
+    async fn release_slot(&self, slot: i64) {
+        if let Err(error) = self.app.queue.release_slot(slot).await {
+            tracing::warn!(error = %error, "delivery slot not released; it lapses with the lease");
         }
     }
-}
 
-/// Sleeps until a commit wakes us, the next retry is due, or the 1 s safety poll (expired
-/// leases, another replica's rows).
-async fn wait_for_work(
-    app: &AppState,
-    account: &str,
-    wake: &mut tokio::sync::watch::Receiver<u64>,
-) {
-    let poll = Duration::from_secs(1);
-    let sleep = match app.queue.next_due(account).await {
-        Ok(Some(due)) => {
-            Duration::from_millis(u64::try_from((due - now_ms()).max(0)).unwrap_or(0)).min(poll)
-        }
-        _ => poll,
-    };
-    tokio::select! {
-        () = app.shutdown.cancelled() => {}
-        _ = wake.changed() => {}
-        () = tokio::time::sleep(sleep) => {}
-        () = app.pauses.wait_resumed() => {}
+    /// True while a webhook is being stored right now.
+    fn intake_busy(&self) -> bool {
+        let total = self.app.settings.server.max_concurrent_requests.max(1);
+        self.app.intake_slots.available_permits() < total
     }
-}
 
-fn probe_every(app: &AppState) -> Duration {
-    Duration::from_secs(app.settings.delivery.pause_probe_secs)
-}
-
-/// Stops sending to `account` (its rows stay pending); logs once and sets the gauge.
-pub fn pause_account(app: &AppState, account: &str, kind: PauseKind, reason: String) {
-    let manual = kind == PauseKind::Manual;
-    if app
-        .pauses
-        .pause(account, kind, reason.clone(), now_ms(), probe_every(app))
-    {
-        app.metrics.account_paused(account, true);
-        if manual {
-            tracing::warn!(account = %account, "account paused by an operator; webhooks are still accepted");
-        } else {
-            tracing::error!(account = %account, reason = %reason, probe_secs = app.settings.delivery.pause_probe_secs,
-                "CleverTap refused the account; delivery paused, webhooks are still accepted");
+    /// Sleeps until a commit wakes us, `until` (the next retry or probe), or the 1 s safety
+    /// poll (expired leases, another replica's changes).
+    async fn wait_for_work(&self, until: Option<i64>, wake: &mut watch::Receiver<u64>) {
+        let poll = Duration::from_secs(1);
+        let sleep = until.map_or(poll, |at| ms_duration(at - now_ms()).min(poll));
+        tokio::select! {
+            () = self.app.shutdown.cancelled() => {}
+            _ = wake.changed() => {}
+            () = tokio::time::sleep(sleep) => {}
         }
     }
-}
-
-/// Resumes `account`; the age clock of its rows is pushed back by the time it was paused.
-pub async fn resume_account(app: &AppState, account: &str) {
-    let Some(paused_for) = app.pauses.resume(account) else {
-        return;
-    };
-    app.metrics.account_paused(account, false);
-    if let Err(error) = app.queue.extend_deadlines(account, paused_for).await {
-        tracing::error!(account = %account, error = %error, "could not stop the age clock for the pause");
-    }
-    tracing::info!(account = %account, paused_secs = paused_for.as_secs(), "account resumed; delivery continues");
 }

@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use freshtap::queue::Queue;
-use freshtap::startup::AppState;
+use freshtap::state::AppState;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 

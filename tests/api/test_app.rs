@@ -44,6 +44,7 @@ pub fn base_settings(db_dir: &std::path::Path, simulator_url: &str, extra: &str)
 [server]
 bind = "127.0.0.1:0"
 shutdown_grace_secs = 5
+drain_secs = 0
 [queue]
 url = "sqlite://{db}"
 lease_secs = 7

@@ -5,7 +5,8 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::{Claimed, Enqueued, NewDeadLetter, NewWebhook, Next, QueueError, RowOutcome};
+use crate::body::BodyKind;
+use crate::queue::{Claimed, Enqueued, NewDeadLetter, NewWebhook, Next, QueueError, RowOutcome};
 
 pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -69,10 +70,10 @@ pub(super) fn indexes(values: Vec<i32>) -> Vec<u32> {
     values.into_iter().map(to_u32).collect()
 }
 
-/// Wakes the workers of every replica once this transaction commits.
-pub async fn notify(t: &Transaction<'_>) -> Result<(), QueueError> {
+/// Wakes the workers of every replica (the payload names this schema).
+pub async fn notify(client: &tokio_postgres::Client) -> Result<(), QueueError> {
     let sql = format!("SELECT pg_notify('{CHANNEL}', coalesce(current_schema(), ''))");
-    query(t, &sql, &[]).await?;
+    client.query(&sql, &[]).await?;
     Ok(())
 }
 
@@ -88,53 +89,71 @@ const ENQUEUE: &str = "WITH d AS ( \
        WHERE dedup.received_at < $10 RETURNING row_id), \
      w AS ( \
        INSERT INTO webhooks (id, route, account, content_type, body, body_hash, request_id, received_at, state, \
-                             due_at, deadline_at, order_keys) \
-       SELECT row_id, $1, $2, $3, $4, $5, $6, $7, 'pending', $7, $8, $9 FROM d RETURNING id), \
+                             due_at, deadline_at, order_keys, finished_at) \
+       SELECT row_id, $1, $2, $3, $4, $5, $6, $7, $11, $7, $8, $9, CASE WHEN $11::text = 'dead' THEN $7::bigint END FROM d RETURNING id), \
      k AS ( \
        INSERT INTO active_keys (row_id, key) SELECT DISTINCT w.id, key FROM w, unnest($9::text[]) AS key \
-       WHERE key <> '' ON CONFLICT DO NOTHING) \
+       WHERE key <> '' AND $11 = 'pending' ON CONFLICT DO NOTHING) \
      SELECT id, true FROM w \
      UNION ALL SELECT row_id, false FROM dedup WHERE route = $1 AND body_hash = $5 AND NOT EXISTS (SELECT 1 FROM d)";
+
+/// The same for a body that is never a duplicate (sending it again would change CleverTap).
+const ENQUEUE_ALWAYS: &str = "WITH w AS ( \
+       INSERT INTO webhooks (route, account, content_type, body, body_hash, request_id, received_at, state, \
+                             due_at, deadline_at, order_keys, finished_at) \
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $10, $7, $8, $9, CASE WHEN $10::text = 'dead' THEN $7::bigint END) RETURNING id), \
+     k AS ( \
+       INSERT INTO active_keys (row_id, key) SELECT DISTINCT w.id, key FROM w, unnest($9::text[]) AS key \
+       WHERE key <> '' AND $10 = 'pending' ON CONFLICT DO NOTHING) \
+     SELECT id, true FROM w";
 
 /// Inserts a group of webhooks in this transaction; the statements are pipelined.
 pub async fn enqueue(
     t: &Transaction<'_>,
     rows: &[(NewWebhook, i64)],
 ) -> Result<Vec<Enqueued>, QueueError> {
-    let statement = t.prepare_cached(ENQUEUE).await?;
+    let deduplicated = t.prepare_cached(ENQUEUE).await?;
+    let always = t.prepare_cached(ENQUEUE_ALWAYS).await?;
     let sent = rows.iter().map(|(row, since)| {
-        let statement = &statement;
+        let (deduplicated, always) = (&deduplicated, &always);
         async move {
             let hash: &[u8] = &row.body_hash;
-            t.query_opt(
-                statement,
-                &[
-                    &row.route,
-                    &row.account,
-                    &row.content_type,
-                    &row.body,
-                    &hash,
-                    &row.request_id,
-                    &row.received_at_ms,
-                    &row.deadline_ms,
-                    &row.order_keys,
-                    since,
-                ],
-            )
-            .await
+            let state = if row.finished { "dead" } else { "pending" };
+            let kind = row.kind.as_str();
+            let common: [&(dyn ToSql + Sync); 9] = [
+                &row.route,
+                &row.account,
+                &kind,
+                &row.body,
+                &hash,
+                &row.request_id,
+                &row.received_at_ms,
+                &row.deadline_ms,
+                &row.order_keys,
+            ];
+            if row.dedup {
+                let mut params = common.to_vec();
+                params.extend([since as &(dyn ToSql + Sync), &state]);
+                t.query_opt(deduplicated, &params).await
+            } else {
+                let mut params = common.to_vec();
+                params.push(&state);
+                t.query_opt(always, &params).await
+            }
         }
     });
     let answers = futures_util::future::join_all(sent).await;
     let mut results = Vec::with_capacity(rows.len());
     for ((row, _), answer) in rows.iter().zip(answers) {
-        results.push(match answer? {
+        let result = match answer? {
             Some(r) if r.try_get::<_, bool>(1)? => Enqueued::Accepted(r.try_get(0)?),
             Some(r) => Enqueued::Duplicate(r.try_get(0)?),
             None => Enqueued::Duplicate(dedup_holder(t, row).await?),
-        });
-    }
-    if results.iter().any(|r| matches!(r, Enqueued::Accepted(_))) {
-        notify(t).await?;
+        };
+        if let Enqueued::Accepted(id) = result {
+            insert_dead_letters(t, id, &row.refused, 0, row.received_at_ms).await?;
+        }
+        results.push(result);
     }
     Ok(results)
 }
@@ -160,7 +179,7 @@ pub async fn enqueue_invalid(
         "INSERT INTO webhooks (route, account, content_type, body, body_hash, request_id, received_at, state, \
          due_at, deadline_at, order_keys, finished_at) \
          VALUES ($1, $2, $3, $4, ''::bytea, $5, $6, 'dead', $6, $7, $8, $6) RETURNING id",
-        &[&row.route, &row.account, &row.content_type, &row.body, &row.request_id, &row.received_at_ms, &row.deadline_ms, &row.order_keys],
+        &[&row.route, &row.account, &row.kind.as_str(), &row.body, &row.request_id, &row.received_at_ms, &row.deadline_ms, &row.order_keys],
     )
     .await?
     .try_get(0)?;
@@ -214,7 +233,7 @@ pub async fn claim(
                 id: r.try_get(0)?,
                 route: r.try_get(1)?,
                 account: r.try_get(2)?,
-                content_type: r.try_get(3)?,
+                kind: BodyKind::from_stored(r.try_get(3)?),
                 body: r.try_get(4)?,
                 request_id: r.try_get(5)?,
                 received_at_ms: r.try_get(6)?,
@@ -296,7 +315,7 @@ pub async fn complete(
     Ok(())
 }
 
-async fn insert_dead_letters(
+pub(super) async fn insert_dead_letters(
     t: &Transaction<'_>,
     row_id: i64,
     dead: &[NewDeadLetter],
@@ -312,7 +331,7 @@ async fn insert_dead_letters(
             &[
                 &row_id,
                 &index,
-                &letter.code,
+                &letter.code.as_text().as_ref(),
                 &letter.reason,
                 &attempts,
                 &now,

@@ -4,10 +4,18 @@
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
-use super::postgres_ops::{execute, indexes, query, query_opt, to_u32};
-use super::{
-    DeadLetter, DeadLetterFilter, PurgeCounts, QueueError, Replay, SetBody, Stats, WebhookView,
+use super::ops::{execute, indexes, query, query_opt, to_u32};
+use crate::body::BodyKind;
+use crate::queue::{
+    DeadCode, DeadLetter, DeadLetterFilter, PurgeCounts, QueueError, Replay, RowState, SetBody,
+    Stats, WebhookView,
 };
+
+/// A stored text column read as one of the queue's enums.
+fn parsed<T>(r: &Row, index: usize, parse: fn(&str) -> Option<T>) -> Result<T, QueueError> {
+    let text: &str = r.try_get(index)?;
+    parse(text).ok_or_else(|| QueueError::Stored(format!("unexpected stored value {text:?}")))
+}
 
 pub async fn next_due(t: &Transaction<'_>, account: &str) -> Result<Option<i64>, QueueError> {
     let row = query_opt(
@@ -30,13 +38,7 @@ pub async fn stats(t: &Transaction<'_>) -> Result<Stats, QueueError> {
     .await?
     {
         let count = u64::try_from(row.try_get::<_, i64>(1)?).unwrap_or(0);
-        match row.try_get::<_, &str>(0)? {
-            "pending" => stats.pending = count,
-            "leased" => stats.leased = count,
-            "delivered" => stats.delivered = count,
-            "dead" => stats.dead = count,
-            _ => {}
-        }
+        stats.set(parsed(&row, 0, RowState::parse)?, count);
     }
     let oldest = query_opt(
         t,
@@ -49,23 +51,23 @@ pub async fn stats(t: &Transaction<'_>) -> Result<Stats, QueueError> {
     Ok(stats)
 }
 
-pub const DEAD_LETTER_COLUMNS: &str = "d.id, d.row_id, d.record_index, w.route, w.account, d.code, d.reason, \
+const DEAD_LETTER_COLUMNS: &str = "d.id, d.row_id, d.record_index, w.route, w.account, d.code, d.reason, \
      d.attempts, w.request_id, w.received_at, d.dead_at, w.content_type, w.body";
 
-pub fn dead_letter_from(r: &Row) -> Result<DeadLetter, QueueError> {
+fn dead_letter_from(r: &Row) -> Result<DeadLetter, QueueError> {
     Ok(DeadLetter {
         id: r.try_get(0)?,
         row_id: r.try_get(1)?,
         record_index: r.try_get::<_, Option<i32>>(2)?.map(to_u32),
         route: r.try_get(3)?,
         account: r.try_get(4)?,
-        code: r.try_get(5)?,
+        code: parsed(r, 5, DeadCode::parse)?,
         reason: r.try_get(6)?,
         attempts: to_u32(r.try_get(7)?),
         request_id: r.try_get(8)?,
         received_at_ms: r.try_get(9)?,
         dead_at_ms: r.try_get(10)?,
-        content_type: r.try_get(11)?,
+        kind: BodyKind::from_stored(r.try_get(11)?),
         body: r.try_get(12)?,
     })
 }
@@ -81,7 +83,8 @@ pub async fn dead_letters(
     );
     let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
     let after = filter.after.unwrap_or(0);
-    let rows = query(t, &sql, &[&filter.route, &filter.code, &after, &limit]).await?;
+    let code = filter.code.map(|c| c.as_text().into_owned());
+    let rows = query(t, &sql, &[&filter.route, &code, &after, &limit]).await?;
     rows.iter().map(dead_letter_from).collect()
 }
 
@@ -159,7 +162,7 @@ pub async fn set_body(
     t: &Transaction<'_>,
     id: i64,
     body: &[u8],
-    content_type: &str,
+    kind: BodyKind,
 ) -> Result<SetBody, QueueError> {
     let found = query_opt(
         t,
@@ -170,14 +173,14 @@ pub async fn set_body(
     let Some(found) = found else {
         return Ok(SetBody::NotFound);
     };
-    if found.try_get::<_, &str>(1)? != "invalid_body" {
+    if DeadCode::parse(found.try_get(1)?) != Some(DeadCode::InvalidBody) {
         return Ok(SetBody::NotInvalidBody);
     }
     let row_id: i64 = found.try_get(0)?;
     execute(
         t,
         "UPDATE webhooks SET body = $2, content_type = $3 WHERE id = $1",
-        &[&row_id, &body, &content_type],
+        &[&row_id, &body, &kind.as_str()],
     )
     .await?;
     Ok(SetBody::Replaced)
@@ -220,7 +223,7 @@ pub async fn webhook_by_request_id(
         id: r.try_get(0)?,
         route: r.try_get(1)?,
         account: r.try_get(2)?,
-        state: r.try_get(3)?,
+        state: parsed(&r, 3, RowState::parse)?,
         attempts: to_u32(r.try_get(4)?),
         request_id: r.try_get(5)?,
         received_at_ms: r.try_get(6)?,
@@ -271,17 +274,4 @@ pub async fn purge(
     )
     .await?;
     Ok(PurgeCounts { delivered, dead })
-}
-
-pub async fn extend_deadlines(
-    t: &Transaction<'_>,
-    account: &str,
-    by_ms: i64,
-) -> Result<u64, QueueError> {
-    execute(
-        t,
-        "UPDATE webhooks SET deadline_at = deadline_at + $2 WHERE account = $1 AND state IN ('pending', 'leased')",
-        &[&account, &by_ms],
-    )
-    .await
 }

@@ -9,11 +9,21 @@ use tokio_postgres::{AsyncMessage, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::sync::CancellationToken;
 
-use super::postgres_ops as ops;
-use super::{QueueError, duration_ms};
+use super::ops;
+use crate::clock::duration_ms;
+use crate::queue::QueueError;
 
 /// Migrations in order; each is applied once, under an advisory lock, and recorded.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        include_str!("../../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../migrations/postgres/0002_holds.sql"),
+    ),
+];
 /// Advisory lock class of the migration transaction (replicas starting together); the second
 /// key is the schema, since advisory locks are database-wide.
 const MIGRATION_LOCK: i32 = 0x0F7A_0000;

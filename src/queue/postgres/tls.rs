@@ -10,7 +10,7 @@ use rustls_pki_types::pem::PemObject;
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::QueueError;
+use crate::queue::QueueError;
 
 /// The connector for every connection of the queue. Without `sslmode=require` in the URL the
 /// connection is plain TCP: `prefer` (libpq's default) is treated as `disable`, since an

@@ -1,0 +1,331 @@
+//! SQLite backend: WAL with `synchronous=FULL`, one writer thread that group-commits.
+//!
+//! Every operation is a closure sent to the writer thread. The thread takes the first job,
+//! drains whatever else has queued meanwhile, runs them all in one transaction (each in its
+//! own savepoint, so one failing job does not fail the others), commits once — one fsync —
+//! and only then answers each caller. Concurrent intakes therefore share a commit. A commit
+//! that fails (disk full, I/O error) fails every job of its group and marks the queue faulty
+//! until a later commit succeeds.
+
+mod admin;
+mod holds;
+mod open;
+mod ops;
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::health::Health;
+use super::{
+    Claimed, DeadLetter, DeadLetterFilter, Enqueued, Hold, HoldKind, Lifted, NewWebhook,
+    PurgeCounts, QueueError, Replay, RowOutcome, SetBody, Stats, WebhookView,
+};
+use crate::body::BodyKind;
+use crate::clock::{duration_ms, now_ms};
+
+/// Jobs per group commit at most, so one commit never grows without bound.
+const MAX_GROUP: usize = 1024;
+
+type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A job runs on the group's connection, or not at all (`None`: the transaction could not
+/// start); either way its finish answers the caller once the group's fate is known.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
+
+#[derive(Clone)]
+pub struct SqliteQueue {
+    jobs: mpsc::Sender<Job>,
+    health: Health,
+}
+
+impl SqliteQueue {
+    /// Opens (creating, checking and migrating) the file at `path`; a damaged file is refused
+    /// with a message naming it and saying how to recover.
+    pub async fn open(path: &str, health: Health) -> Result<Self, QueueError> {
+        let owned = path.to_owned();
+        let conn = tokio::task::spawn_blocking(move || open::connection(&owned))
+            .await
+            .map_err(|_| QueueError::Closed)??;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let writer_health = health.clone();
+        std::thread::Builder::new()
+            .name("freshtap-sqlite".into())
+            .spawn(move || writer(&conn, &rx, &writer_health))?;
+        Ok(Self { jobs, health })
+    }
+
+    /// Runs `f` on the writer thread inside the current group transaction.
+    async fn call<R, F>(&self, f: F) -> Result<R, QueueError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = conn.map(|conn| in_savepoint(conn, f));
+            Box::new(move |commit: Result<(), String>| {
+                let answer = match (commit, result) {
+                    (Ok(()), Some(result)) => result.map_err(QueueError::from),
+                    (Ok(()), None) => Err(QueueError::Closed),
+                    (Err(error), _) => Err(QueueError::Commit(error)),
+                };
+                // The caller may have gone (client disconnected); the data is committed anyway.
+                let _ = tx.send(answer);
+            })
+        });
+        self.jobs.send(job).map_err(|_| QueueError::Closed)?;
+        rx.await.map_err(|_| QueueError::Closed)?
+    }
+
+    pub async fn enqueue(
+        &self,
+        row: NewWebhook,
+        dedup_window: Duration,
+    ) -> Result<Enqueued, QueueError> {
+        let since = row.received_at_ms - duration_ms(dedup_window);
+        self.call(move |c| ops::enqueue(c, &row, since)).await
+    }
+
+    pub async fn enqueue_invalid(
+        &self,
+        row: NewWebhook,
+        reason: String,
+    ) -> Result<(i64, i64), QueueError> {
+        self.call(move |c| ops::enqueue_invalid(c, &row, &reason))
+            .await
+    }
+
+    pub async fn claim(
+        &self,
+        account: String,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, QueueError> {
+        let lease_ms = duration_ms(lease);
+        self.call(move |c| ops::claim(c, &account, limit, now_ms(), lease_ms))
+            .await
+    }
+
+    pub async fn complete(&self, outcomes: Vec<RowOutcome>) -> Result<(), QueueError> {
+        self.call(move |c| ops::complete(c, &outcomes, now_ms()))
+            .await
+    }
+
+    pub async fn next_due(&self, account: String) -> Result<Option<i64>, QueueError> {
+        self.call(move |c| ops::next_due(c, &account)).await
+    }
+
+    pub async fn stats(&self) -> Result<Stats, QueueError> {
+        self.call(admin::stats).await
+    }
+
+    pub async fn dead_letters(
+        &self,
+        filter: DeadLetterFilter,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
+        self.call(move |c| admin::dead_letters(c, &filter)).await
+    }
+
+    pub async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, QueueError> {
+        self.call(move |c| admin::dead_letter(c, id)).await
+    }
+
+    pub async fn replay(
+        &self,
+        items: Vec<Replay>,
+        max_age: Duration,
+    ) -> Result<Vec<i64>, QueueError> {
+        let max_age_ms = duration_ms(max_age);
+        self.call(move |c| admin::replay(c, &items, now_ms(), max_age_ms))
+            .await
+    }
+
+    pub async fn set_body(
+        &self,
+        id: i64,
+        body: Vec<u8>,
+        kind: BodyKind,
+    ) -> Result<SetBody, QueueError> {
+        self.call(move |c| admin::set_body(c, id, &body, kind))
+            .await
+    }
+
+    pub async fn delete_dead_letter(&self, id: i64) -> Result<bool, QueueError> {
+        self.call(move |c| admin::delete_dead_letter(c, id)).await
+    }
+
+    pub async fn webhook_by_request_id(
+        &self,
+        request_id: String,
+    ) -> Result<Option<WebhookView>, QueueError> {
+        self.call(move |c| admin::webhook_by_request_id(c, &request_id))
+            .await
+    }
+
+    pub async fn purge(
+        &self,
+        delivered_before: i64,
+        dead_before: i64,
+    ) -> Result<PurgeCounts, QueueError> {
+        self.call(move |c| admin::purge(c, delivered_before, dead_before))
+            .await
+    }
+
+    pub async fn holds(&self) -> Result<Vec<Hold>, QueueError> {
+        self.call(holds::all).await
+    }
+
+    pub async fn hold(
+        &self,
+        account: String,
+        kind: HoldKind,
+        reason: String,
+        probe_at: Option<i64>,
+    ) -> Result<bool, QueueError> {
+        self.call(move |c| holds::hold(c, &account, kind, &reason, now_ms(), probe_at))
+            .await
+    }
+
+    pub async fn lift(&self, account: String, kinds: Vec<HoldKind>) -> Result<Lifted, QueueError> {
+        self.call(move |c| holds::lift(c, &account, &kinds, now_ms()))
+            .await
+    }
+
+    pub async fn take_probe(
+        &self,
+        account: String,
+        kind: HoldKind,
+        until: i64,
+    ) -> Result<bool, QueueError> {
+        self.call(move |c| holds::take_probe(c, &account, kind, now_ms(), until))
+            .await
+    }
+
+    pub async fn probe_failed(
+        &self,
+        account: String,
+        kind: HoldKind,
+        reason: String,
+        next_probe_at: i64,
+    ) -> Result<(), QueueError> {
+        self.call(move |c| holds::probe_failed(c, &account, kind, &reason, next_probe_at))
+            .await
+    }
+
+    pub async fn reschedule_probe(
+        &self,
+        account: String,
+        kind: HoldKind,
+        at: i64,
+    ) -> Result<(), QueueError> {
+        self.call(move |c| holds::reschedule_probe(c, &account, kind, at))
+            .await
+    }
+
+    /// One process holds the whole account: the worker's in-process semaphore is the bound.
+    #[expect(
+        clippy::unused_async,
+        reason = "same signature as the PostgreSQL backend"
+    )]
+    pub async fn acquire_slot(
+        &self,
+        _account: String,
+        _limit: usize,
+        _ttl: Duration,
+    ) -> Result<Option<i64>, QueueError> {
+        Ok(Some(0))
+    }
+
+    #[expect(
+        clippy::unused_async,
+        reason = "same signature as the PostgreSQL backend"
+    )]
+    pub async fn release_slot(&self, _slot: i64) -> Result<(), QueueError> {
+        Ok(())
+    }
+
+    /// A real write (the heartbeat row), so a queue that cannot commit is noticed, and a fault
+    /// is cleared as soon as commits work again.
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        self.call(|c| {
+            c.prepare_cached("INSERT OR REPLACE INTO heartbeat (id, at) VALUES (1, ?1)")?
+                .execute([now_ms()])
+                .map(|_| ())
+        })
+        .await
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+}
+
+fn in_savepoint<R>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+) -> rusqlite::Result<R> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match f(conn) {
+        Ok(value) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(value)
+        }
+        Err(error) => {
+            // SQLite may already have rolled the whole transaction back (disk full, I/O error);
+            // then there is no savepoint left and the commit below reports the failure.
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The writer thread: group commit until every sender is gone.
+fn writer(conn: &Connection, jobs: &mpsc::Receiver<Job>, health: &Health) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let (finishes, commit): (Vec<Finish>, _) = match conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => {
+                let finishes = group.into_iter().map(|job| job(Some(conn))).collect();
+                (finishes, commit(conn))
+            }
+            Err(error) => {
+                let finishes = group.into_iter().map(|job| job(None)).collect();
+                (
+                    finishes,
+                    Err(format!("a transaction cannot start: {error}")),
+                )
+            }
+        };
+        match &commit {
+            Ok(()) => health.ok(),
+            Err(error) => health.fail(&format!("queue commits fail: {error}")),
+        }
+        for finish in finishes {
+            finish(commit.clone());
+        }
+    }
+}
+
+/// Commits the group; when SQLite rolled the transaction back on its own (it does on
+/// SQLITE_FULL and some I/O errors) nothing of the group is stored, and that is the answer.
+fn commit(conn: &Connection) -> Result<(), String> {
+    if conn.is_autocommit() {
+        return Err("the transaction was rolled back by SQLite (disk full or I/O error)".into());
+    }
+    conn.execute_batch("COMMIT").map_err(|error| {
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        error.to_string()
+    })
+}

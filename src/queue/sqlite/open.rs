@@ -1,0 +1,54 @@
+//! Opening the SQLite file: directory, pragmas, a quick integrity check, then the migrations.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::queue::QueueError;
+
+/// Schema versions in order, recorded in `PRAGMA user_version`. Every script is idempotent, so
+/// a file from before versioning (version 0) takes them all.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../../migrations/sqlite/0002_holds.sql")),
+];
+
+pub(super) fn connection(path: &str) -> Result<Connection, QueueError> {
+    if let Some(dir) = Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let damaged = |detail: String| QueueError::Corrupt {
+        path: path.to_owned(),
+        detail,
+    };
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| damaged(e.to_string()))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let verdict: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+        .map_err(|e| damaged(e.to_string()))?;
+    if verdict != "ok" {
+        return Err(damaged(verdict));
+    }
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), QueueError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (version, sql) in MIGRATIONS {
+        if *version > current {
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {sql}\nPRAGMA user_version = {version}; COMMIT;"
+            ))?;
+            tracing::info!(version, "sqlite queue migration applied");
+        }
+    }
+    Ok(())
+}

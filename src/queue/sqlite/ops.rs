@@ -1,0 +1,223 @@
+//! SQLite statements of the delivery path: enqueue, claim, complete, next due; on the writer thread.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::admin::insert_dead_letters;
+use crate::body::BodyKind;
+use crate::queue::{Claimed, Enqueued, NewWebhook, Next, RowOutcome, RowState};
+
+const INSERT_ROW: &str = "INSERT INTO webhooks (route, account, content_type, body, body_hash, request_id, \
+     received_at, state, due_at, deadline_at, order_keys, finished_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?9, ?10, ?11)";
+
+fn insert_row(
+    c: &Connection,
+    row: &NewWebhook,
+    state: RowState,
+    hash: &[u8],
+) -> rusqlite::Result<i64> {
+    let finished = (state == RowState::Dead).then_some(row.received_at_ms);
+    c.prepare_cached(INSERT_ROW)?.execute(params![
+        row.route,
+        row.account,
+        row.kind.as_str(),
+        row.body,
+        hash,
+        row.request_id,
+        row.received_at_ms,
+        state.as_str(),
+        row.deadline_ms,
+        row.order_keys.join("\n"),
+        finished,
+    ])?;
+    Ok(c.last_insert_rowid())
+}
+
+pub(super) fn activate_keys(c: &Connection, row_id: i64, keys: &str) -> rusqlite::Result<()> {
+    let mut insert =
+        c.prepare_cached("INSERT OR IGNORE INTO active_keys (row_id, key) VALUES (?1, ?2)")?;
+    for key in keys.split('\n').filter(|k| !k.is_empty()) {
+        insert.execute(params![row_id, key])?;
+    }
+    Ok(())
+}
+
+pub(super) fn enqueue(c: &Connection, row: &NewWebhook, since: i64) -> rusqlite::Result<Enqueued> {
+    if row.dedup {
+        let existing: Option<i64> = c
+            .prepare_cached(
+                "SELECT id FROM webhooks WHERE route = ?1 AND body_hash = ?2 AND received_at >= ?3 LIMIT 1",
+            )?
+            .query_row(params![row.route, &row.body_hash[..], since], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = existing {
+            return Ok(Enqueued::Duplicate(id));
+        }
+    }
+    let state = if row.finished {
+        RowState::Dead
+    } else {
+        RowState::Pending
+    };
+    let id = insert_row(c, row, state, &row.body_hash)?;
+    insert_dead_letters(c, id, &row.refused, 0, row.received_at_ms)?;
+    if !row.finished {
+        activate_keys(c, id, &row.order_keys.join("\n"))?;
+    }
+    Ok(Enqueued::Accepted(id))
+}
+
+pub(super) fn enqueue_invalid(
+    c: &Connection,
+    row: &NewWebhook,
+    reason: &str,
+) -> rusqlite::Result<(i64, i64)> {
+    // An empty hash: an unreadable body never makes a later (fixed) resend a duplicate.
+    let id = insert_row(c, row, RowState::Dead, &[])?;
+    c.prepare_cached(
+        "INSERT INTO dead_letters (row_id, record_index, code, reason, attempts, dead_at) \
+         VALUES (?1, NULL, 'invalid_body', ?2, 0, ?3)",
+    )?
+    .execute(params![id, reason, row.received_at_ms])?;
+    Ok((id, c.last_insert_rowid()))
+}
+
+const BLOCKED_BY_EARLIER: &str = "NOT EXISTS (SELECT 1 FROM active_keys a \
+     JOIN active_keys b ON b.key = a.key AND b.row_id < a.row_id WHERE a.row_id = w.id)";
+
+pub(super) fn claim(
+    c: &Connection,
+    account: &str,
+    limit: usize,
+    now: i64,
+    lease_ms: i64,
+) -> rusqlite::Result<Vec<Claimed>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut ids: Vec<i64> = Vec::new();
+    for condition in [
+        "w.state = 'pending' AND w.due_at <= ?2",
+        "w.state = 'leased' AND w.leased_until < ?2",
+    ] {
+        let sql = format!(
+            "SELECT w.id FROM webhooks w WHERE w.account = ?1 AND {condition} AND {BLOCKED_BY_EARLIER} \
+             ORDER BY w.id LIMIT ?3"
+        );
+        let mut stmt = c.prepare_cached(&sql)?;
+        let found = stmt.query_map(params![account, now, limit], |r| r.get::<_, i64>(0))?;
+        for id in found {
+            ids.push(id?);
+        }
+    }
+    ids.sort_unstable();
+    ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut lease = c.prepare_cached(
+        "UPDATE webhooks SET state = 'leased', leased_until = ?2 WHERE id = ?1 \
+         RETURNING id, route, account, content_type, body, request_id, received_at, attempts, deadline_at, delivered",
+    )?;
+    let mut dead_indexes = c.prepare_cached(
+        "SELECT record_index FROM dead_letters WHERE row_id = ?1 AND record_index IS NOT NULL",
+    )?;
+    let mut claimed = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mut row = lease.query_row(params![id, now + lease_ms], |r| {
+            Ok(Claimed {
+                id: r.get(0)?,
+                route: r.get(1)?,
+                account: r.get(2)?,
+                kind: BodyKind::from_stored(&r.get::<_, String>(3)?),
+                body: r.get(4)?,
+                request_id: r.get(5)?,
+                received_at_ms: r.get(6)?,
+                attempts: r.get(7)?,
+                deadline_ms: r.get(8)?,
+                done: parse_indexes(&r.get::<_, String>(9)?),
+            })
+        })?;
+        for index in dead_indexes.query_map([id], |r| r.get::<_, u32>(0))? {
+            row.done.push(index?);
+        }
+        claimed.push(row);
+    }
+    Ok(claimed)
+}
+
+pub(super) fn parse_indexes(text: &str) -> Vec<u32> {
+    text.split(',').filter_map(|s| s.parse().ok()).collect()
+}
+
+fn join_indexes(indexes: &[u32]) -> String {
+    indexes
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(super) fn complete(c: &Connection, outcomes: &[RowOutcome], now: i64) -> rusqlite::Result<()> {
+    for outcome in outcomes {
+        let current: Option<(String, u32)> = c
+            .prepare_cached("SELECT delivered, attempts FROM webhooks WHERE id = ?1")?
+            .query_row([outcome.id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((delivered, attempts)) = current else {
+            continue;
+        };
+        if !outcome.delivered.is_empty() {
+            let mut all = parse_indexes(&delivered);
+            all.extend(&outcome.delivered);
+            all.sort_unstable();
+            all.dedup();
+            c.prepare_cached("UPDATE webhooks SET delivered = ?2 WHERE id = ?1")?
+                .execute(params![outcome.id, join_indexes(&all)])?;
+        }
+        insert_dead_letters(c, outcome.id, &outcome.dead, attempts + 1, now)?;
+        settle_row(c, outcome, now)?;
+    }
+    Ok(())
+}
+
+fn settle_row(c: &Connection, outcome: &RowOutcome, now: i64) -> rusqlite::Result<()> {
+    match &outcome.next {
+        Next::Finished => {
+            c.prepare_cached(
+                "UPDATE webhooks SET state = CASE WHEN EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = ?1) \
+                 THEN 'dead' ELSE 'delivered' END, finished_at = ?2, leased_until = NULL, \
+                 attempts = attempts + 1 WHERE id = ?1",
+            )?
+            .execute(params![outcome.id, now])?;
+            c.prepare_cached("DELETE FROM active_keys WHERE row_id = ?1")?
+                .execute([outcome.id])?;
+        }
+        Next::Retry {
+            due_at_ms,
+            count_attempt,
+            error,
+        } => {
+            c.prepare_cached(
+                "UPDATE webhooks SET state = 'pending', due_at = ?2, leased_until = NULL, \
+                 attempts = attempts + ?3, last_error = ?4 WHERE id = ?1",
+            )?
+            .execute(params![
+                outcome.id,
+                due_at_ms,
+                i64::from(*count_attempt),
+                error
+            ])?;
+        }
+        Next::Release => {
+            c.prepare_cached(
+                "UPDATE webhooks SET state = 'pending', due_at = ?2, leased_until = NULL WHERE id = ?1",
+            )?
+            .execute(params![outcome.id, now])?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn next_due(c: &Connection, account: &str) -> rusqlite::Result<Option<i64>> {
+    c.prepare_cached(
+        "SELECT min(t) FROM (SELECT min(due_at) AS t FROM webhooks WHERE account = ?1 AND state = 'pending' \
+         UNION ALL SELECT min(leased_until) FROM webhooks WHERE account = ?1 AND state = 'leased')",
+    )?
+    .query_row([account], |r| r.get(0))
+}

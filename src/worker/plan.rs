@@ -1,0 +1,168 @@
+//! Claimed rows → the records to send: each row rendered through its route (at delivery, so a
+//! fixed template re-maps replayed rows), packed up to one request's caps; the rest go back.
+
+use serde_json::Value;
+
+use crate::mapping::RecordOutcome;
+use crate::queue::{Claimed, DeadCode, NewDeadLetter};
+use crate::state::AppState;
+use crate::webhook;
+
+/// One claimed row and what planning decided for its records.
+pub(super) struct RowPlan {
+    pub row: Claimed,
+    pub delivered: Vec<u32>,
+    pub dead: Vec<NewDeadLetter>,
+    /// False when the row did not fit this delivery: it goes back untouched.
+    pub taken: bool,
+}
+
+/// A record ready to send.
+pub(super) struct Item {
+    /// Index into `Plan::rows`.
+    pub row: usize,
+    pub index: u32,
+    pub value: Value,
+    pub bytes: Vec<u8>,
+}
+
+pub(super) struct Plan {
+    pub rows: Vec<RowPlan>,
+    /// In queue order; a row's records are consecutive.
+    pub items: Vec<Item>,
+}
+
+impl Plan {
+    /// Records to send per row taken (the next claim's size is chosen from it).
+    pub fn records_per_row(&self) -> f64 {
+        let taken = self.rows.iter().filter(|r| r.taken).count().max(1);
+        self.items.len() as f64 / taken as f64
+    }
+}
+
+/// Renders rows in order while they fit one request (`batch_max_records`, `batch_max_bytes`;
+/// the first row always, however large: `send` splits it). Rendering is milliseconds of CPU
+/// for a full batch: it yields between rows, so webhooks being accepted are not held behind it.
+pub(super) async fn plan(app: &AppState, rows: Vec<Claimed>) -> Plan {
+    let caps = &app.settings.delivery;
+    let mut plan = Plan {
+        rows: Vec::with_capacity(rows.len()),
+        items: Vec::new(),
+    };
+    let mut bytes = 0usize;
+    let mut full = false;
+    for row in rows {
+        if full {
+            plan.rows.push(RowPlan::untouched(row));
+            continue;
+        }
+        if !plan.rows.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let index = plan.rows.len();
+        let (row_plan, items) = render(app, row, index);
+        let extra: usize = items.iter().map(|i| i.bytes.len() + 1).sum();
+        let over = plan.items.len() + items.len() > caps.batch_max_records
+            || bytes + extra > caps.batch_max_bytes;
+        if over && !plan.items.is_empty() {
+            plan.rows.push(RowPlan::untouched(row_plan.row));
+            full = true;
+            continue;
+        }
+        bytes += extra;
+        plan.items.extend(items);
+        plan.rows.push(row_plan);
+        full = plan.items.len() >= caps.batch_max_records || bytes >= caps.batch_max_bytes;
+    }
+    plan
+}
+
+impl RowPlan {
+    fn untouched(row: Claimed) -> Self {
+        Self {
+            row,
+            delivered: Vec::new(),
+            dead: Vec::new(),
+            taken: false,
+        }
+    }
+}
+
+/// One row's records: to send, skipped (a false `$when`: done), or dead at once.
+fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
+    let mut plan = RowPlan {
+        row,
+        delivered: Vec::new(),
+        dead: Vec::new(),
+        taken: true,
+    };
+    let row = &plan.row;
+    let Some(route) = app.routes.resolve(&row.route) else {
+        plan.dead.push(whole_row(
+            DeadCode::RenderError,
+            format!(
+                "route {} is no longer configured; configure it and replay",
+                row.route
+            ),
+        ));
+        return (plan, Vec::new());
+    };
+    let parsed = match webhook::parse(row.kind, &row.body) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            plan.dead
+                .push(whole_row(DeadCode::InvalidBody, error.message));
+            return (plan, Vec::new());
+        }
+    };
+    let rendered = route
+        .mapping
+        .render(&parsed.value, row.received_at_ms / 1000);
+    for dropped in &rendered.dropped {
+        app.metrics.field_dropped(&dropped.field);
+        tracing::warn!(request_id = %row.request_id, field = %dropped.field, value = %app.pii.any(&dropped.value),
+            reason = %dropped.reason, "invalid field dropped; the record goes on");
+    }
+    let mut items = Vec::new();
+    for (i, outcome) in rendered.records.into_iter().enumerate() {
+        let record = u32::try_from(i).unwrap_or(u32::MAX);
+        if plan.row.done.contains(&record) {
+            continue;
+        }
+        match outcome {
+            RecordOutcome::Send(value) => {
+                let bytes = serde_json::to_vec(&value).unwrap_or_default();
+                items.push(Item {
+                    row: index,
+                    index: record,
+                    value,
+                    bytes,
+                });
+            }
+            RecordOutcome::Skip => plan.delivered.push(record),
+            RecordOutcome::Dead { code, reason } => {
+                let code = if code == "render_error" {
+                    DeadCode::RenderError
+                } else {
+                    DeadCode::InvalidRecord
+                };
+                tracing::warn!(request_id = %plan.row.request_id, record, code = %code, reason = %reason,
+                    "record not sendable; dead-lettered");
+                plan.dead.push(NewDeadLetter {
+                    record_index: Some(record),
+                    code,
+                    reason,
+                });
+            }
+        }
+    }
+    (plan, items)
+}
+
+fn whole_row(code: DeadCode, reason: String) -> NewDeadLetter {
+    NewDeadLetter {
+        record_index: None,
+        code,
+        reason,
+    }
+}
