@@ -4,10 +4,14 @@
 //! says it skipped otherwise; the PostgreSQL-only tests (two replicas on one database) are in
 //! `queue_contract/postgres_replicas.rs`.
 
+#[path = "queue_contract/holds.rs"]
+mod holds;
 #[path = "pg_support/mod.rs"]
 mod pg_support;
 #[path = "queue_contract/postgres_replicas.rs"]
 mod postgres_replicas;
+
+use holds::*;
 
 use std::time::Duration;
 
@@ -18,11 +22,11 @@ use freshtap::queue::{
     RowOutcome, SetBody,
 };
 
-const LEASE: Duration = Duration::from_secs(30);
-const WINDOW: Duration = Duration::from_secs(600);
+pub(crate) const LEASE: Duration = Duration::from_secs(30);
+pub(crate) const WINDOW: Duration = Duration::from_secs(600);
 const DAY: Duration = Duration::from_secs(86_400);
 
-fn webhook(body: &str, keys: &[&str]) -> NewWebhook {
+pub(crate) fn webhook(body: &str, keys: &[&str]) -> NewWebhook {
     let now = now_ms();
     NewWebhook {
         route: "contacts".into(),
@@ -40,7 +44,7 @@ fn webhook(body: &str, keys: &[&str]) -> NewWebhook {
     }
 }
 
-fn accepted(e: Enqueued) -> i64 {
+pub(crate) fn accepted(e: Enqueued) -> i64 {
     match e {
         Enqueued::Accepted(id) => id,
         Enqueued::Duplicate(id) => panic!("expected a new row, got duplicate of {id}"),
@@ -385,6 +389,10 @@ macro_rules! contract {
             retention_purges_only_what_is_old,
             concurrent_enqueues_all_commit,
             lookup_by_request_id_shows_the_row,
+            lifting_the_last_hold_gives_the_held_time_back_once,
+            a_due_probe_is_taken_by_one_caller,
+            records_refused_at_intake_are_dead_letters_from_the_start,
+            a_body_that_is_not_deduplicated_is_stored_twice,
         ]);
     };
     (@tests $backend:ident, $open:expr, [$($behaviour:ident),* $(,)?]) => {

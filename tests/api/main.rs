@@ -3,6 +3,7 @@
 mod admin;
 mod delivery;
 mod health;
+mod holds;
 mod intake;
 mod mapping;
 mod pause;

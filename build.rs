@@ -1,0 +1,29 @@
+//! Build-time facts for the test suite: whether a PostgreSQL test database and nginx are here.
+//! Tests that need them are compiled as `#[ignore]`d without them, so `cargo test` reports them
+//! as ignored — never as passed. `.ci/run` provides both and runs every test.
+
+use std::path::Path;
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(freshtap_postgres)");
+    println!("cargo::rustc-check-cfg=cfg(freshtap_nginx)");
+    println!("cargo::rerun-if-env-changed=FRESHTAP_TEST_DATABASE_URL");
+    println!("cargo::rerun-if-env-changed=FRESHTAP_TEST_NGINX");
+    println!("cargo::rerun-if-env-changed=PATH");
+    if std::env::var("FRESHTAP_TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
+        println!("cargo::rustc-cfg=freshtap_postgres");
+    }
+    if nginx_found() {
+        println!("cargo::rustc-cfg=freshtap_nginx");
+    }
+}
+
+fn nginx_found() -> bool {
+    if let Ok(path) = std::env::var("FRESHTAP_TEST_NGINX") {
+        return Path::new(&path).is_file();
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("nginx").is_file()))
+        .unwrap_or(false);
+    on_path || Path::new("/usr/sbin/nginx").is_file()
+}
