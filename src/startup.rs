@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::http;
+use crate::http::serve::{Limits, serve};
 use crate::queue::{Queue, QueueError, redact_url};
 use crate::state::AppState;
 use crate::worker;
@@ -26,8 +27,6 @@ pub enum StartupError {
         key: &'static str,
         source: std::io::Error,
     },
-    #[error("server error: {0}")]
-    Serve(std::io::Error),
 }
 
 /// The relay, built and bound, not yet running.
@@ -88,15 +87,17 @@ impl Application {
         announce(&state, &self.listener, self.admin_listener.as_ref());
         workers.start();
         let shutdown = state.shutdown.clone();
+        let limits = limits(&state.settings);
         let separate_admin = self.admin_listener.is_some();
-        let main = axum::serve(self.listener, http::router(state.clone(), !separate_admin))
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let main = serve(
+            self.listener,
+            http::router(state.clone(), !separate_admin),
+            limits,
+            shutdown.clone(),
+        );
         let admin = self.admin_listener.map(|listener| {
-            tokio::spawn(
-                axum::serve(listener, http::admin_router(state.clone()))
-                    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                    .into_future(),
-            )
+            let router = http::admin_router(state.clone());
+            tokio::spawn(serve(listener, router, limits, shutdown.clone()))
         });
         let drain = Duration::from_secs(state.settings.server.drain_secs);
         let stopping = state.stopping.clone();
@@ -109,13 +110,23 @@ impl Application {
             tokio::time::sleep(drain).await;
             shutdown.cancel();
         });
-        main.await.map_err(StartupError::Serve)?;
+        main.await;
         if let Some(admin) = admin {
             let _ = admin.await;
         }
         workers.stop().await;
         tracing::info!("freshtap stopped");
         Ok(())
+    }
+}
+
+fn limits(settings: &Settings) -> Limits {
+    let server = &settings.server;
+    Limits {
+        header_timeout: Duration::from_secs(server.header_timeout_secs),
+        idle_timeout: Duration::from_secs(server.idle_timeout_secs),
+        max_connections: server.max_connections,
+        grace: Duration::from_secs(server.request_timeout_secs),
     }
 }
 

@@ -46,6 +46,12 @@ pub struct ServerSettings {
     pub bind: SocketAddr,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    /// A client must send its request headers within this time.
+    pub header_timeout_secs: u64,
+    /// A keep-alive connection with no traffic this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Connections open at once per listener; more are closed at once.
+    pub max_connections: usize,
     pub max_concurrent_requests: usize,
     pub shutdown_grace_secs: u64,
     /// After a stop request, `/readyz` answers 503 this long while the listener still serves.

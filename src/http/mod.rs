@@ -3,9 +3,11 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod intake;
 pub mod metrics;
+pub mod serve;
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,9 @@ use error::{ApiError, REQUEST_ID};
 pub fn router(state: AppState, with_admin: bool) -> Router {
     let mut router = intake::router().merge(health::router());
     if with_admin {
-        router = router.merge(admin::router()).merge(metrics::router());
+        router = router
+            .merge(admin::router(state.clone()))
+            .merge(metrics::router());
     }
     layered(router, state)
 }
@@ -32,7 +36,7 @@ pub fn router(state: AppState, with_admin: bool) -> Router {
 /// The separate admin listener's router: admin, metrics and health.
 pub fn admin_router(state: AppState) -> Router {
     layered(
-        admin::router()
+        admin::router(state.clone())
             .merge(metrics::router())
             .merge(health::router()),
         state,
