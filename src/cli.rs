@@ -225,6 +225,10 @@ async fn render(settings: Settings, route_name: &str, file: Option<PathBuf>) -> 
                 failed = true;
                 println!("# record {index}: {code}: {reason}");
             }
+            crate::mapping::RecordOutcome::Refused { code, error } => {
+                failed = true;
+                println!("# record {index}: {code}: {error}");
+            }
         }
     }
     for dropped in &rendered.dropped {

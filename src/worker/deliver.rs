@@ -201,6 +201,14 @@ fn plan(app: &AppState, row: Claimed) -> Plan {
                     reason,
                 });
             }
+            RecordOutcome::Refused { code, error } => {
+                tracing::warn!(request_id = %plan.row.request_id, record = index, code, reason = %error, "record refused as CleverTap would; dead-lettered");
+                plan.dead.push(NewDeadLetter {
+                    record_index: Some(index),
+                    code: code.to_string(),
+                    reason: error,
+                });
+            }
         }
     }
     plan
