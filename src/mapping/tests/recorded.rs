@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::clevertap::answer::upload_answer;
 
-/// The drop-in's answer to a request, built the way the drop-in builds it.
+/// The drop-in's answer to a request: the passthrough verdicts through `upload_answer`.
 fn answer(request: &Value) -> Value {
     let records = request["d"].as_array().cloned().unwrap_or_default();
     let refusals: Vec<Option<(u16, String)>> = passthrough()
@@ -20,27 +20,13 @@ fn answer(request: &Value) -> Value {
     upload_answer(&records, &refusals)
 }
 
-/// Real exchanges with CleverTap: the reference's fixtures F1–F6 and F8 (F7 is a 401), and the
-/// recorded cassettes of a public CleverTap Ruby client (2017–2018), names and emails rewritten.
-/// Each is (name, request, recorded answer, whether the echo is the request verbatim).
-fn recorded() -> Vec<(&'static str, Value, Value, bool)> {
-    let full = |id: &str, over: Value| {
-        let mut data = json!({"identity": 13, "created_at": "2018-03-21 18:21:06 +0200", "Name": "Ada Pell",
-            "Email": "ada.pell@example.com", "Gender": "M", "Phone": "+35922333232", "Employed": "Y",
-            "Education": "Graduate", "Married": "Y", "Age": "18"});
-        for (k, v) in over.as_object().cloned().unwrap_or_default() {
-            data[k] = v;
-        }
-        json!({"identity": id, "ts": 1_521_649_266, "type": "profile", "profileData": data})
-    };
-    let fail = |code: u16, text: &str, k: usize| json!({"status": "fail", "code": code, "error": format!("{text}Skipped record number : {k}")});
-    let refused_both = |over: Value, code: u16, text: &str| {
-        (
-            json!({"d": [full("13", over.clone()), full("14", over)]}),
-            json!({"status": "fail", "processed": 0, "unprocessed": [fail(code, text, 1), fail(code, text, 2)]}),
-        )
-    };
-    let mut out = vec![
+/// One exchange: (name, request, CleverTap's recorded answer, whether its echo is the request
+/// verbatim).
+type Exchange = (&'static str, Value, Value, bool);
+
+/// The reference's fixtures F1–F6 (real exchanges; F7 is a 401, F8 is with the cassettes).
+fn fixtures() -> Vec<Exchange> {
+    vec![
         (
             "F1 numeric identity, Age text",
             json!({"d":[{"identity":4,"ts":1_488_816_779,"type":"profile","profileData":{"Name":"Ada Pell","Email":"ada.pell@example.com","Phone":"+35929870412","Gender":"F","Age":"18"}},{"identity":5,"ts":1_488_816_779,"type":"profile","profileData":{"Name":"Ben Okafor","Phone":"+35929870413"}}]}),
@@ -77,6 +63,28 @@ fn recorded() -> Vec<(&'static str, Value, Value, bool)> {
             json!({"status":"fail","processed":0,"unprocessed":[{"status":"fail","code":512,"error":"Event data is incorrect. 512 - Only Items can have a nested structure, incorrect nested structure for field : prop1.Skipped record number : 1","record":{"identity":"fs-contact-402117","type":"event","evtName":"Deal Updated","evtData":{"prop1":{"stage":"Won"}}}}]}),
             true,
         ),
+    ]
+}
+
+/// The profile of the recorded cassettes of a public CleverTap Ruby client (2017–2018), rebuilt
+/// with names and emails rewritten, with some fields overridden.
+fn full(id: &str, over: Value) -> Value {
+    let mut data = json!({"identity": 13, "created_at": "2018-03-21 18:21:06 +0200", "Name": "Ada Pell",
+        "Email": "ada.pell@example.com", "Gender": "M", "Phone": "+35922333232", "Employed": "Y",
+        "Education": "Graduate", "Married": "Y", "Age": "18"});
+    for (k, v) in over.as_object().cloned().unwrap_or_default() {
+        data[k] = v;
+    }
+    json!({"identity": id, "ts": 1_521_649_266, "type": "profile", "profileData": data})
+}
+
+fn fail(code: u16, text: &str, k: usize) -> Value {
+    json!({"status": "fail", "code": code, "error": format!("{text}Skipped record number : {k}")})
+}
+
+/// The cassettes: two records refused alike, or accepted.
+fn cassettes() -> Vec<Exchange> {
+    let mut out = vec![
         (
             "cassette: valid profiles, recorded phone",
             json!({"d": [full("1", json!({})), full("2", json!({}))]}),
@@ -90,56 +98,24 @@ fn recorded() -> Vec<(&'static str, Value, Value, bool)> {
             true,
         ),
     ];
-    let cassettes = [
-        (
-            "cassette: Age aa",
-            json!({"Age": "aa"}),
-            520,
-            "Profile data is incorrect. Age is invalid.",
-        ),
-        (
-            "cassette: Education 223",
-            json!({"Education": "223"}),
-            518,
-            "Profile data is incorrect. Education needs to be School/College/Graduate..",
-        ),
-        (
-            "cassette: Email 1234",
-            json!({"Email": "1234"}),
-            515,
-            "Profile data is incorrect. Email is not valid.",
-        ),
-        (
-            "cassette: Employed 223",
-            json!({"Employed": "223"}),
-            517,
-            "Profile data is incorrect. Employed needs to be Y/N.",
-        ),
-        (
-            "cassette: Married 223",
-            json!({"Married": "223"}),
-            519,
-            "Profile data is incorrect. Married needs to be Y/N.",
-        ),
-        (
-            "cassette: Phone 223",
-            json!({"Phone": "223"}),
-            516,
-            "Profile data is incorrect. Phone number is not valid.",
-        ),
-        (
-            "cassette: Gender GG",
-            json!({"Gender": "GG"}),
-            514,
-            "Profile data is incorrect. Gender needs to be M/F.",
-        ),
+    #[rustfmt::skip]
+    let refused = [
+        ("cassette: Age aa", json!({"Age": "aa"}), 520, "Profile data is incorrect. Age is invalid."),
+        ("cassette: Education 223", json!({"Education": "223"}), 518, "Profile data is incorrect. Education needs to be School/College/Graduate.."),
+        ("cassette: Email 1234", json!({"Email": "1234"}), 515, "Profile data is incorrect. Email is not valid."),
+        ("cassette: Employed 223", json!({"Employed": "223"}), 517, "Profile data is incorrect. Employed needs to be Y/N."),
+        ("cassette: Married 223", json!({"Married": "223"}), 519, "Profile data is incorrect. Married needs to be Y/N."),
+        ("cassette: Phone 223", json!({"Phone": "223"}), 516, "Profile data is incorrect. Phone number is not valid."),
+        ("cassette: Gender GG", json!({"Gender": "GG"}), 514, "Profile data is incorrect. Gender needs to be M/F."),
     ];
-    for (name, over, code, text) in cassettes {
-        let (request, response) = refused_both(over, code, text);
-        out.push((name, request, response, false));
+    for (name, over, code, text) in refused {
+        let request = json!({"d": [full("13", over.clone()), full("14", over)]});
+        let answer = json!({"status": "fail", "processed": 0, "unprocessed": [fail(code, text, 1), fail(code, text, 2)]});
+        out.push((name, request, answer, false));
     }
     let t523 = "'identity' or 'fbId' or 'gpId' or 'objectId' is necessary under 120 chars to identify the user. ";
     let t525 = "Timestamp should be present in the Unix Epoch format. ";
+    // F8 and a cassette: ts 0.
     let mut no_ts = full("17", json!({}));
     no_ts["ts"] = json!(0);
     let no_id = full("", json!({}));
@@ -168,7 +144,7 @@ fn recorded() -> Vec<(&'static str, Value, Value, bool)> {
 
 #[test]
 fn the_drop_in_answers_recorded_uploads_as_clevertap_did() {
-    for (name, request, recorded, echo_verbatim) in recorded() {
+    for (name, request, recorded, echo_verbatim) in fixtures().into_iter().chain(cassettes()) {
         let mut got = answer(&request);
         if !echo_verbatim {
             // CleverTap's echo normalises the record (ids as text, phones as numbers): compare
