@@ -196,6 +196,10 @@ fn render(settings: &Settings, route_name: &str, file: Option<PathBuf>) -> Resul
                 failed = true;
                 println!("# record {index}: {code}: {reason}");
             }
+            crate::mapping::RecordOutcome::Refused { code, error } => {
+                failed = true;
+                println!("# record {index}: {code}: {error}");
+            }
         }
     }
     for dropped in &rendered.dropped {

@@ -59,7 +59,7 @@ pub struct Parsed {
 pub fn parse(kind: BodyKind, body: &[u8]) -> Result<Parsed, BodyError> {
     match kind {
         BodyKind::Form => Ok(Parsed {
-            value: parse_form(body),
+            value: parse_form(body)?,
             repaired: false,
         }),
         BodyKind::Json => match serde_json::from_slice::<Value>(body) {
@@ -98,123 +98,114 @@ fn describe(error: &serde_json::Error) -> String {
     }
 }
 
-/// Form bodies become an object of strings; a repeated key keeps its last value.
-fn parse_form(body: &[u8]) -> Value {
-    let map: Map<String, Value> = form_urlencoded::parse(body)
-        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-        .collect();
-    Value::Object(map)
+/// Form bodies become an object of strings; a repeated key keeps its last value. A name or
+/// value that is not UTF-8 once percent-decoded refuses the body: decoding it lossily would put
+/// U+FFFD where the sender had a letter, sending CleverTap a name or an identity the sender
+/// never had; refused, the body is kept as an `invalid_body` dead letter to fix and replay.
+fn parse_form(body: &[u8]) -> Result<Value, BodyError> {
+    let mut map = Map::new();
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let name = String::from_utf8(percent_decode(name)).map_err(|_| BodyError {
+            message: "a form field name is not valid UTF-8".into(),
+        })?;
+        let value = String::from_utf8(percent_decode(value)).map_err(|_| BodyError {
+            // The field name is the sender's structure, never the value.
+            message: format!("form field `{name}` is not valid UTF-8"),
+        })?;
+        map.insert(name, Value::String(value));
+    }
+    Ok(Value::Object(map))
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; a `%` not
+/// followed by two hex digits stays as it is (as browsers and `form_urlencoded` do).
+fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let byte = input[i];
+        let escaped = (byte == b'%')
+            .then(|| Some((hex(*input.get(i + 1)?)?, hex(*input.get(i + 2)?)?)))
+            .flatten();
+        match (byte, escaped) {
+            (_, Some((high, low))) => {
+                out.push(high << 4 | low);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (other, None) => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 pub fn body_hash(body: &[u8]) -> [u8; 32] {
     Sha256::digest(body).into()
 }
 
-/// Freshsales "Test this Webhook" sends dummy values: any value `support-team@freshsales.io`,
-/// or a `*_id` of 123456 together with two values "freshsales" (Freshsales reference §1).
+/// Freshsales' "Test this Webhook" address; its sample also uses `123456` for every number and
+/// `"freshsales"` for text (Freshsales reference §1).
+const TEST_EMAIL: &str = "support-team@freshsales.io";
+const TEST_ID: i64 = 123_456;
+/// The record's own keys in a Simple-mode body: `contact_email`, `deal_id`, … — not an owner's
+/// or a related record's (`contact_owner_email`, `deal_sales_account_id`).
+const MODULES: [&str; 9] = [
+    "",
+    "contact_",
+    "lead_",
+    "deal_",
+    "sales_account_",
+    "account_",
+    "task_",
+    "appointment_",
+    "call_log_",
+];
+
+/// Whether a body is wholly Freshsales' "Test this Webhook" sample, judged by its identity
+/// fields only: a Simple-mode body whose own email is the test address, or whose own id is
+/// `123456` beside at least two `"freshsales"` values; an upload of exactly one record whose
+/// `identity` or `objectId` is the test address. A property that merely equals the test address
+/// (a referrer, an owner's email) or a multi-record upload is never a test.
 pub fn is_test_payload(body: &Value) -> bool {
-    let mut freshsales = 0;
-    let mut dummy_id = false;
-    let mut found_email = false;
-    walk(body, None, &mut |key, value| match value {
-        Value::String(s) if s.eq_ignore_ascii_case("support-team@freshsales.io") => {
-            found_email = true
-        }
-        Value::String(s) if s == "freshsales" => freshsales += 1,
-        Value::Number(n)
-            if n.as_i64() == Some(123_456) && key.is_some_and(|k| k.ends_with("_id")) =>
-        {
-            dummy_id = true;
-        }
-        Value::String(s) if s == "123456" && key.is_some_and(|k| k.ends_with("_id")) => {
-            dummy_id = true
-        }
-        _ => {}
+    let Some(object) = body.as_object() else {
+        return false;
+    };
+    if let Some(records) = object.get("d").and_then(Value::as_array) {
+        return match records.as_slice() {
+            [record] => ["identity", "objectId"]
+                .iter()
+                .any(|key| record.get(key).is_some_and(is_test_email)),
+            _ => false,
+        };
+    }
+    let own = |field: &'static str| {
+        MODULES
+            .iter()
+            .filter_map(move |module| object.get(&format!("{module}{field}")))
+    };
+    let test_id = own("id").any(|id| {
+        id.as_i64() == Some(TEST_ID) || id.as_str().is_some_and(|s| s.trim() == "123456")
     });
-    found_email || (dummy_id && freshsales >= 2)
+    let freshsales = object.values().filter(|v| *v == "freshsales").count();
+    own("email").any(is_test_email) || (test_id && freshsales >= 2)
 }
 
-fn walk<'a>(
-    value: &'a Value,
-    key: Option<&'a str>,
-    visit: &mut impl FnMut(Option<&'a str>, &'a Value),
-) {
-    match value {
-        Value::Object(map) => map.iter().for_each(|(k, v)| walk(v, Some(k), visit)),
-        Value::Array(items) => items.iter().for_each(|v| walk(v, key, visit)),
-        scalar => visit(key, scalar),
-    }
+fn is_test_email(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|s| s.trim().eq_ignore_ascii_case(TEST_EMAIL))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn content_types_are_recognised_or_refused() {
-        let cases = [
-            (Some("application/json"), &b"{}"[..], Some(BodyKind::Json)),
-            (
-                Some("application/json; charset=utf-8"),
-                b"{}",
-                Some(BodyKind::Json),
-            ),
-            (
-                Some("application/x-www-form-urlencoded"),
-                b"a=b",
-                Some(BodyKind::Form),
-            ),
-            (None, b"  {\"a\":1}", Some(BodyKind::Json)),
-            (None, b"a=1&b=2", Some(BodyKind::Form)),
-            (Some("application/xml"), b"<a/>", None),
-            (Some("text/plain"), b"{}", None),
-        ];
-        for (header, body, expected) in cases {
-            assert_eq!(
-                BodyKind::from_content_type(header, body),
-                expected,
-                "{header:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn broken_json_names_line_and_column() {
-        let error =
-            parse(BodyKind::Json, b"{\n \"a\": \"Dwayne \"The Rock\"\"}").expect_err("invalid");
-        assert!(error.message.contains("line 2 column"), "{}", error.message);
-    }
-
-    #[test]
-    fn form_bodies_become_a_field_map() {
-        let parsed = parse(
-            BodyKind::Form,
-            b"contact_email=amelia.hart%40example.com&contact_mobile_number=%2B44+7700+900123",
-        )
-        .expect("form parses");
-        assert_eq!(
-            parsed.value,
-            json!({"contact_email":"amelia.hart@example.com","contact_mobile_number":"+44 7700 900123"})
-        );
-    }
-
-    #[test]
-    fn freshsales_test_payloads_are_recognised() {
-        let simple = json!({"contact_id":123456,"contact_first_name":"freshsales","contact_last_name":"freshsales",
-            "contact_email":"support-team@freshsales.io"});
-        let advanced = json!({"d":[{"objectId":"support-team@freshsales.io","type":"profile"}]});
-        let ids_only =
-            json!({"deal_id":123456,"deal_name":"freshsales","deal_owner_name":"freshsales"});
-        let real = json!({"contact_id":16_001_234_567_i64,"contact_first_name":"Amelia","contact_email":"amelia@example.com"});
-        let one_word = json!({"deal_id":123456,"deal_name":"freshsales"});
-        assert!(is_test_payload(&simple), "simple");
-        assert!(is_test_payload(&advanced), "advanced");
-        assert!(is_test_payload(&ids_only), "ids");
-        assert!(!is_test_payload(&real), "real contact");
-        assert!(
-            !is_test_payload(&one_word),
-            "one freshsales value is not enough"
-        );
-    }
-}
+mod tests;

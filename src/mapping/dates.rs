@@ -133,7 +133,8 @@ fn is_epoch_digits(text: &str) -> bool {
     !digits.is_empty() && digits.len() <= 16 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn from_epoch_number(n: i64) -> i64 {
+/// Epoch seconds from a number that may be milliseconds.
+pub(crate) fn from_epoch_number(n: i64) -> i64 {
     if n.unsigned_abs() > MILLIS_THRESHOLD.unsigned_abs() {
         n / 1000
     } else {

@@ -15,7 +15,11 @@
 //! unambiguous, nested objects as given, and the route's aliases. Filters: `date`, `epoch` (epoch
 //! seconds as an integer, e.g. for `ts`), `phone`, `lower`, `trim`, `int`, `float`, `bool`,
 //! `default`, `split`, plus minijinja's built-ins. After rendering, reserved fields are normalized
-//! and every record is validated; passthrough bodies (`{"d":[…]}`) get the same treatment.
+//! and every record is validated.
+//!
+//! **Passthrough bodies** (`{"d":[…]}`) are not normalized: each record is judged by CleverTap's
+//! own rules (`upload_rules`), altered only by repairs that keep the sender's meaning, or
+//! [`RecordOutcome::Refused`] with CleverTap's code and text.
 
 mod context;
 mod dates;
@@ -27,10 +31,12 @@ pub use phones::warm_up;
 mod repair;
 mod sink;
 mod template;
+mod upload_rules;
 mod validate;
 
 pub use error::MappingError;
 pub use repair::repair_json;
+pub use upload_rules::dedup_safe;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,8 +84,13 @@ pub enum RecordOutcome {
     Send(serde_json::Value),
     /// A conditional record that does not apply to this body: nothing to send, counts as done.
     Skip,
-    /// `code` is `render_error` or `invalid_record`; `reason` names the rule, never a value.
+    /// Template routes: `code` is `render_error` or `invalid_record`; `reason` names the rule,
+    /// never a value.
     Dead { code: &'static str, reason: String },
+    /// A passthrough record CleverTap would refuse: CleverTap's code and its `error` text
+    /// without the "Skipped record number : k" suffix, which the caller adds with the record's
+    /// 1-based position. Names keys, never values.
+    Refused { code: u16, error: String },
 }
 
 /// A field left out of a sent record. `value` is raw: the caller masks it before logging and
@@ -217,19 +228,20 @@ impl RouteMapping {
             dropped: Vec::new(),
         };
         if self.passes_through(body) {
-            for (index, record) in upload(body).into_iter().flatten().enumerate() {
-                let outcome = match record {
-                    serde_json::Value::Object(map) => self.finish(
-                        map.clone(),
-                        index,
-                        received_at,
-                        true,
-                        Vec::new(),
-                        &mut rendered.dropped,
-                    ),
-                    _ => dead("invalid_record", format!("d[{index}] is not a JSON object")),
-                };
-                rendered.records.push(outcome);
+            let repairs = upload_rules::Repairs {
+                dates: &self.normalizer.dates,
+                region: self.normalizer.region,
+            };
+            for record in upload(body).into_iter().flatten() {
+                rendered
+                    .records
+                    .push(match upload_rules::judge(record, received_at, &repairs) {
+                        Ok(map) => RecordOutcome::Send(serde_json::Value::Object(map)),
+                        Err(refused) => RecordOutcome::Refused {
+                            code: refused.code,
+                            error: refused.error,
+                        },
+                    });
             }
         } else if self.mode == Mode::Passthrough {
             rendered
@@ -251,7 +263,7 @@ impl RouteMapping {
                             .into_iter()
                             .map(|(field, d)| (field, d.value, d.reason))
                             .collect();
-                        self.finish(map, index, received_at, false, drops, &mut rendered.dropped)
+                        self.finish(map, index, received_at, drops, &mut rendered.dropped)
                     }
                     Ok(None) => RecordOutcome::Skip,
                     Err(reason) => dead("render_error", reason),
@@ -278,17 +290,17 @@ impl RouteMapping {
         }
     }
 
-    /// Validation, then normalization; drops count only for records that are sent.
+    /// Validation, then normalization of a template's record; drops count only for records
+    /// that are sent.
     fn finish(
         &self,
         mut map: serde_json::Map<String, serde_json::Value>,
         index: usize,
         received_at: i64,
-        passthrough: bool,
         mut drops: Vec<normalize::Dropped>,
         dropped: &mut Vec<DroppedField>,
     ) -> RecordOutcome {
-        if let Err(rule) = validate::check(&mut map, received_at, passthrough) {
+        if let Err(rule) = validate::check(&mut map, received_at) {
             return dead("invalid_record", rule);
         }
         match self.normalizer.normalize(&mut map) {

@@ -1,5 +1,5 @@
-//! Normalizes reserved profile fields (Phone, DOB, Email, Gender, …) and value sizes after
-//! rendering, for templates and passthrough bodies alike.
+//! Normalizes reserved profile fields (Phone, DOB, Email, Gender, …) and value sizes of
+//! template output; passthrough records follow `upload_rules` instead.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use super::OnInvalidField;
 use super::context::prune;
 use super::dates::DateParser;
 use super::phones;
+use super::upload_rules::is_email;
 
 const MAX_VALUE_BYTES: usize = 512;
 
@@ -159,26 +160,6 @@ fn yes_no(value: &Value, rule: &str) -> Fixed {
         &[("Y", &["y", "yes", "true"]), ("N", &["n", "no", "false"])],
         rule,
     )
-}
-
-/// Shape only (local@domain.tld, no spaces): CleverTap rejects the record for a bad Email, so
-/// anything that could not be an address is dropped instead of sinking the record.
-fn is_email(text: &str) -> bool {
-    let Some((local, domain)) = text.split_once('@') else {
-        return false;
-    };
-    let labels_ok = domain
-        .split('.')
-        .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
-    text.len() <= 254
-        && !local.is_empty()
-        && local.len() <= 64
-        && domain.contains('.')
-        && labels_ok
-        && !text.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"')
-        })
-        && !domain.contains('@')
 }
 
 #[cfg(test)]

@@ -140,6 +140,17 @@ fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
                 });
             }
             RecordOutcome::Skip => plan.delivered.push(record),
+            RecordOutcome::Refused { code, error } => {
+                // What CleverTap would answer for this record, so nothing is sent to be refused.
+                let reason = format!("{error}Skipped record number : {}", i + 1);
+                tracing::warn!(request_id = %plan.row.request_id, record, code, reason = %reason,
+                    "record refused by CleverTap's rules; dead-lettered");
+                plan.dead.push(NewDeadLetter {
+                    record_index: Some(record),
+                    code: DeadCode::Refused(code),
+                    reason,
+                });
+            }
             RecordOutcome::Dead { code, reason } => {
                 let code = if code == "render_error" {
                     DeadCode::RenderError

@@ -1,6 +1,10 @@
 //! End-to-end tests of mod.rs: the reference's sample bodies through the shipped templates, to
-//! the exact CleverTap records.
+//! the exact CleverTap records; passthrough rules and routes in the submodules.
 
+mod passthrough;
+mod passthrough_props;
+mod recorded;
+mod refusals;
 mod routes;
 
 use std::collections::BTreeMap;
