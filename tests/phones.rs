@@ -2,6 +2,7 @@
 //! of the corpus `tests/fixtures/phones.jsonl` (written by `tests/fixtures/phones_corpus.py`).
 
 use std::collections::BTreeMap;
+use std::process::Command;
 
 use freshtap::mapping::{MappingSettings, Mode, RecordOutcome, RouteMapping};
 use serde::Deserialize;
@@ -165,4 +166,38 @@ fn corpus_reads_national_numbers_with_each_supported_region() {
     }
     let refused = cases.iter().filter(|(_, c)| expected(c).is_none()).count();
     assert!(refused >= 50, "only {refused} refusals in the corpus");
+}
+
+#[test]
+fn phones_stay_out_of_the_logs_even_at_trace_level() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = dir.path().join("body.json");
+    let contact = r#"{"contact_email": "a@example.com", "contact_mobile_number": "+49 1512 3456789",
+        "contact_work_number": "0151 O3456789"}"#;
+    std::fs::write(&body, contact).expect("write body");
+    let out = Command::new(env!("CARGO_BIN_EXE_freshtap"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("FRESHTAP__LOG__LEVEL", "trace,rlibphonenumber=trace")
+        .env(
+            "FRESHTAP__CLEVERTAP__ACCOUNTS__MAIN__ACCOUNT_ID",
+            "TEST-ACCOUNT",
+        )
+        .env("FRESHTAP__CLEVERTAP__ACCOUNTS__MAIN__PASSCODE", "passcode")
+        .env("FRESHTAP__AUTH__TOKEN", "token")
+        .args(["render", "--route", "contacts"])
+        .arg(&body)
+        .output()
+        .expect("binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "render failed: {stderr}");
+    assert!(
+        stdout.contains(r#""Phone":"+4915123456789""#),
+        "the phone was not parsed: {stdout}"
+    );
+    // The body's numbers, and the one parsed at start-up to load the metadata.
+    for digits in ["15123456789", "3456789", "4155550100"] {
+        assert!(!stderr.contains(digits), "{digits} in the logs: {stderr}");
+    }
 }
