@@ -1,6 +1,9 @@
 //! Logging: the tracing subscriber (JSON lines or pretty) and masking of personal data.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, LogSettings};
 
@@ -10,13 +13,18 @@ pub fn init(settings: &LogSettings) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    // The phone library traces the numbers it parses: phones stay out of logs at every level,
+    // whatever `log.level` asks for.
+    let quiet = filter_fn(|meta| !meta.target().starts_with("rlibphonenumber"));
     let _ = match settings.format {
         LogFormat::Json => builder
             .json()
             .with_current_span(true)
             .with_span_list(false)
+            .finish()
+            .with(quiet)
             .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Pretty => builder.compact().finish().with(quiet).try_init(),
     };
 }
 

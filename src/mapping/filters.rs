@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use minijinja::value::Value;
 use minijinja::{Environment, Error, ErrorKind, State};
-use phonenumber::country;
 
 use super::dates::DateParser;
 use super::phones;
@@ -30,7 +29,7 @@ fn text_of(value: &Value) -> Option<String> {
 pub(crate) fn register(
     env: &mut Environment<'static>,
     dates: Arc<DateParser>,
-    region: country::Id,
+    region: phones::Region,
 ) {
     let for_date = Arc::clone(&dates);
     env.add_filter("date", move |state: &State, value: Value| -> Value {

@@ -132,7 +132,7 @@ impl RouteMapping {
                 route: route.into(),
                 value: settings.default_region.clone(),
             });
-            phonenumber::country::Id::US
+            phones::Region::US
         });
         let format = date_format.unwrap_or(&settings.date_format);
         if !dates::format_is_valid(format) {

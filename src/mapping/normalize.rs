@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use phonenumber::country;
 use serde_json::{Map, Value};
 
 use super::OnInvalidField;
@@ -20,7 +19,7 @@ pub(crate) type Dropped = (String, String, String);
 #[derive(Debug)]
 pub(crate) struct Normalizer {
     pub dates: Arc<DateParser>,
-    pub region: country::Id,
+    pub region: phones::Region,
     pub policy: OnInvalidField,
 }
 
