@@ -7,7 +7,7 @@
 //! `evtData` that is not an object) is forwarded untouched: CleverTap judges it, and its
 //! per-record answer is classified like any other.
 
-use phonenumber::country;
+use super::phones::Region;
 use serde_json::{Map, Value};
 
 use super::dates::{DateParser, from_epoch_number};
@@ -81,7 +81,7 @@ fn refusal(code: u16, error: &str) -> Refusal {
 /// What the repairs need from the route: its Freshsales date format and phone region.
 pub(crate) struct Repairs<'a> {
     pub dates: &'a DateParser,
-    pub region: country::Id,
+    pub region: Region,
 }
 
 /// The record CleverTap should receive, or CleverTap's refusal of it.
