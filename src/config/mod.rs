@@ -45,6 +45,8 @@ pub struct Settings {
 pub struct ServerSettings {
     pub bind: SocketAddr,
     pub max_body_bytes: usize,
+    /// The drop-in `/1/upload`'s own body limit (1000 CRM-sized records fit).
+    pub max_upload_bytes: usize,
     pub request_timeout_secs: u64,
     /// A client must send its request headers within this time.
     pub header_timeout_secs: u64,

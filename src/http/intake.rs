@@ -1,20 +1,24 @@
-//! `POST /webhooks/{route}` and the drop-in `POST /1/upload`: check, commit, then answer.
+//! `POST /webhooks/{route}`: authenticate, read, check, commit, then answer. The pieces the
+//! drop-in shares (bounded body read, load shedding, a commit that is counted even when the
+//! client leaves) are here too.
 
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::auth;
 use super::error::{ApiError, current_request_id};
+use super::extract::Path;
 use crate::clock::{hours_ms, now_ms};
 use crate::metrics::Intake;
-use crate::queue::{Enqueued, NewWebhook};
+use crate::queue::{Enqueued, NewWebhook, QueueError};
 use crate::routes::Route;
 use crate::state::AppState;
 use crate::webhook::{self, BodyKind};
@@ -22,7 +26,7 @@ use crate::webhook::{self, BodyKind};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/webhooks/{route}", post(route_webhook))
-        .route("/1/upload", post(drop_in_upload))
+        .merge(super::upload::router())
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
 
@@ -39,64 +43,37 @@ async fn route_webhook(
         return ApiError::UnknownRoute(name).into_response();
     };
     if !auth::route_token_ok(&headers, &app.settings.auth.header, &route.tokens) {
-        return unauthorized(&app, route, &headers);
+        return unauthorized(&app, &route.name, &headers);
     }
-    let response = accept(&app, route, &headers, body).await;
-    app.metrics.intake_time(started.elapsed());
-    response
-}
-
-/// A Freshsales workflow set up as CleverTap's guide says (its headers, its payload) with
-/// only the host changed: the passcode chooses the account.
-async fn drop_in_upload(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let started = Instant::now();
-    let account_id = headers
-        .get("x-clevertap-account-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let found = app
-        .accounts
-        .by_account_id(account_id)
-        .and_then(|a| Some((a, app.routes.upload(&a.name)?)));
-    let Some((account, route)) = found else {
-        app.metrics.webhook("_upload", Intake::Unauthorized);
-        tracing::warn!(headers = %auth::header_names(&headers), "drop-in upload with an unknown account id");
-        return ApiError::Unauthorized.into_response();
+    let response = match store(&app, route, &headers, body).await {
+        Ok(response) => response,
+        Err(error) => refused(&app, &route.name, error),
     };
-    if !auth::passcode_ok(&headers, &account.passcode) {
-        return unauthorized(&app, route, &headers);
-    }
-    let response = accept(&app, route, &headers, body).await;
     app.metrics.intake_time(started.elapsed());
     response
 }
 
-fn unauthorized(app: &AppState, route: &Route, headers: &HeaderMap) -> Response {
-    app.metrics.webhook(&route.name, Intake::Unauthorized);
+pub(super) fn unauthorized(app: &AppState, route: &str, headers: &HeaderMap) -> Response {
+    app.metrics.webhook(route, Intake::Unauthorized);
     // Header names only: a mistyped header name is the usual cause, values are secrets.
-    tracing::warn!(route = %route.name, headers = %auth::header_names(headers), "webhook refused: missing or wrong token");
+    tracing::warn!(route = %route, headers = %auth::header_names(headers), "webhook refused: missing or wrong token");
     ApiError::Unauthorized.into_response()
 }
 
-/// Reads, checks and stores one authenticated webhook; answers only after the commit.
-async fn accept(app: &AppState, route: &Route, headers: &HeaderMap, body: Body) -> Response {
-    match store(app, route, headers, body).await {
-        Ok((outcome, response)) => {
-            app.metrics.webhook(&route.name, outcome);
-            response
-        }
-        Err(error) => {
-            let outcome = match &error {
-                ApiError::TooLarge(_) => Intake::TooLarge,
-                ApiError::UnsupportedType(_) => Intake::UnsupportedType,
-                ApiError::InvalidBody { .. } => Intake::InvalidBody,
-                ApiError::Overloaded => Intake::Overloaded,
-                _ => Intake::Unavailable,
-            };
-            app.metrics.webhook(&route.name, outcome);
-            tracing::warn!(route = %route.name, error = %error, "webhook not accepted");
-            error.into_response()
-        }
+/// Counts and logs an intake error, and answers it.
+fn refused(app: &AppState, route: &str, error: ApiError) -> Response {
+    app.metrics.webhook(route, outcome_of(&error));
+    tracing::warn!(route = %route, error = %error, "webhook not accepted");
+    error.into_response()
+}
+
+pub(super) fn outcome_of(error: &ApiError) -> Intake {
+    match error {
+        ApiError::TooLarge(_) => Intake::TooLarge,
+        ApiError::UnsupportedType(_) => Intake::UnsupportedType,
+        ApiError::InvalidBody { .. } => Intake::InvalidBody,
+        ApiError::Overloaded => Intake::Overloaded,
+        _ => Intake::Unavailable,
     }
 }
 
@@ -105,47 +82,15 @@ async fn store(
     route: &Route,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(Intake, Response), ApiError> {
-    if app.shutting_down() {
-        return Err(ApiError::ShuttingDown);
-    }
-    // Held until the commit: past the bound, shed load now rather than queue in memory.
-    let _slot = app
-        .intake_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded)?;
-    let limit = app.settings.server.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::TooLarge(limit));
-    }
-    let bytes = to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::TooLarge(limit))?;
+) -> Result<Response, ApiError> {
+    let bytes = read_body(app, headers, body, app.settings.server.max_body_bytes).await?;
+    let _slot = intake_slot(app)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let kind = BodyKind::from_content_type(content_type, &bytes)
         .ok_or_else(|| ApiError::UnsupportedType(content_type.unwrap_or_default().to_owned()))?;
-    let received_at_ms = now_ms();
-    let mut row = NewWebhook {
-        route: route.name.clone(),
-        account: route.account.clone(),
-        kind,
-        body_hash: webhook::body_hash(&bytes),
-        body: bytes.to_vec(),
-        dedup: true,
-        request_id: current_request_id(),
-        received_at_ms,
-        deadline_ms: received_at_ms + hours_ms(app.settings.delivery.max_age_hours),
-        order_keys: Vec::new(),
-        refused: Vec::new(),
-        finished: false,
-    };
+    let mut row = new_row(app, route, kind, bytes.to_vec());
     let parsed = match webhook::parse(kind, &bytes) {
         Ok(parsed) => parsed,
         Err(error) => {
@@ -164,38 +109,113 @@ async fn store(
         app.metrics.body_repaired(&route.name);
     }
     if app.settings.mapping.detect_test_webhooks && webhook::is_test_payload(&parsed.value) {
+        app.metrics.webhook(&route.name, Intake::Test);
         tracing::info!(route = %route.name, "Freshsales test webhook answered; not stored");
-        return Ok((
-            Intake::Test,
-            (
-                StatusCode::OK,
-                Json(json!({"status": "test", "request_id": row.request_id})),
-            )
-                .into_response(),
-        ));
+        let body = json!({"status": "test", "request_id": row.request_id});
+        return Ok((StatusCode::OK, Json(body)).into_response());
     }
-    row.order_keys = route.mapping.order_keys(&parsed.value);
-    if row.order_keys.is_empty() {
-        row.order_keys.push(hex::encode(row.body_hash));
-    }
+    row.dedup = crate::mapping::dedup_safe(&parsed.value);
+    row.order_keys = order_keys(route, &parsed.value, &row.body_hash);
     let request_id = row.request_id.clone();
-    let window = Duration::from_secs(app.settings.queue.dedup_window_secs);
-    Ok(match app.queue.enqueue(row, window).await? {
-        Enqueued::Accepted(id) => (
-            Intake::Accepted,
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({"status": "accepted", "id": id, "request_id": request_id})),
-            )
-                .into_response(),
-        ),
-        Enqueued::Duplicate(id) => (
-            Intake::Duplicate,
-            (
-                StatusCode::OK,
-                Json(json!({"status": "duplicate", "id": id, "request_id": request_id})),
-            )
-                .into_response(),
-        ),
+    Ok(match commit(app, row, Intake::Accepted).await? {
+        Enqueued::Accepted(id) => {
+            let body = json!({"status": "accepted", "id": id, "request_id": request_id});
+            (StatusCode::ACCEPTED, Json(body)).into_response()
+        }
+        Enqueued::Duplicate(id) => {
+            let body = json!({"status": "duplicate", "id": id, "request_id": request_id});
+            (StatusCode::OK, Json(body)).into_response()
+        }
     })
+}
+
+/// Reads the whole body, at most `limit` bytes, before anything else is held: a client that
+/// drips its body holds no intake slot meanwhile (the request timeout bounds the wait).
+pub(super) async fn read_body(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    if app.shutting_down() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    to_bytes(body, limit).await.map_err(|error| {
+        let too_large = std::error::Error::source(&error)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::TooLarge(limit)
+        } else {
+            ApiError::BadRequest("the request body could not be read".into())
+        }
+    })
+}
+
+/// One of the `server.max_concurrent_requests` slots, held until the commit: past the bound,
+/// shed load now (503 `overloaded`) rather than queue in memory.
+pub(super) fn intake_slot(app: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
+    app.intake_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded)
+}
+
+/// A row for `route` received now.
+pub(super) fn new_row(app: &AppState, route: &Route, kind: BodyKind, body: Vec<u8>) -> NewWebhook {
+    let received_at_ms = now_ms();
+    NewWebhook {
+        route: route.name.clone(),
+        account: route.account.clone(),
+        kind,
+        body_hash: webhook::body_hash(&body),
+        body,
+        dedup: true,
+        request_id: current_request_id(),
+        received_at_ms,
+        deadline_ms: received_at_ms + hours_ms(app.settings.delivery.max_age_hours),
+        order_keys: Vec::new(),
+        refused: Vec::new(),
+        finished: false,
+    }
+}
+
+/// The records' identities (per-identity order), or the body hash when none can be found.
+pub(super) fn order_keys(route: &Route, body: &serde_json::Value, hash: &[u8; 32]) -> Vec<String> {
+    let keys = route.mapping.order_keys(body);
+    if keys.is_empty() {
+        vec![hex::encode(hash)]
+    } else {
+        keys
+    }
+}
+
+/// Commits `row` and counts the outcome (`accepted_as` when stored). The commit runs in a task
+/// of its own, so a client that goes away before reading its answer does not stop the count:
+/// every committed webhook is counted.
+pub(super) async fn commit(
+    app: &AppState,
+    row: NewWebhook,
+    accepted_as: Intake,
+) -> Result<Enqueued, QueueError> {
+    let window = Duration::from_secs(app.settings.queue.dedup_window_secs);
+    let app = app.clone();
+    let task = tokio::spawn(async move {
+        let route = row.route.clone();
+        let outcome = app.queue.enqueue(row, window).await;
+        // An error is counted by the caller, with its answer.
+        match &outcome {
+            Ok(Enqueued::Accepted(_)) => app.metrics.webhook(&route, accepted_as),
+            Ok(Enqueued::Duplicate(_)) => app.metrics.webhook(&route, Intake::Duplicate),
+            Err(_) => {}
+        }
+        outcome
+    });
+    task.await.map_err(|_| QueueError::Closed)?
 }

@@ -8,6 +8,7 @@ pub mod health;
 pub mod intake;
 pub mod metrics;
 pub mod serve;
+pub mod upload;
 
 use std::time::{Duration, Instant};
 

@@ -5,9 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::test_app::{
-    ACCOUNT_ID, PASSCODE, TOKEN, contact, eventually, spawn_app, spawn_with, upload,
-};
+use crate::test_app::{ACCOUNT_ID, TOKEN, contact, eventually, spawn_app, spawn_with, upload};
 
 #[tokio::test]
 async fn a_webhook_reaches_clevertap_with_the_account_headers_and_matching_ids() {
@@ -223,38 +221,4 @@ async fn form_encoded_contacts_are_delivered() {
         .expect("delivered");
     assert_eq!(records[0]["identity"], "form@example.com");
     assert_eq!(records[0]["profileData"]["Phone"], "+447700900123");
-}
-
-#[tokio::test]
-async fn the_drop_in_upload_takes_clevertap_headers_and_passes_the_body_through() {
-    let app = spawn_app().await;
-    let seed = r#"{"d":[{"objectId":"amelia.hart@example.com","type":"profile","profileData":{"Name":"Amelia","Email":"amelia.hart@example.com","Phone":"+44 7700 900123","Lead Source":"Web Form"}}]}"#;
-    let response = app
-        .client
-        .post(format!("{}/1/upload", app.address))
-        .header("X-CleverTap-Account-Id", ACCOUNT_ID)
-        .header("X-CleverTap-Passcode", PASSCODE)
-        .header("Content-Type", "application/json")
-        .body(seed)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let records = app
-        .clevertap
-        .wait_for_accepted(1, Duration::from_secs(5))
-        .await
-        .expect("delivered");
-    assert_eq!(records[0]["objectId"], "amelia.hart@example.com");
-    assert_eq!(records[0]["profileData"]["Phone"], "+447700900123");
-    let wrong = app
-        .client
-        .post(format!("{}/1/upload", app.address))
-        .header("X-CleverTap-Account-Id", ACCOUNT_ID)
-        .header("X-CleverTap-Passcode", "wrong")
-        .body(seed)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 }

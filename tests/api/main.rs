@@ -11,3 +11,4 @@ mod pause;
 mod pg_support;
 mod postgres;
 mod test_app;
+mod upload;

@@ -1,0 +1,173 @@
+//! The drop-in `POST /1/upload`: CleverTap's Upload API answered as CleverTap answers it, after
+//! the commit, so any CleverTap client (or a Freshsales workflow set up as CleverTap's guide says)
+//! changes only the host. Records CleverTap's rules refuse are answered in `unprocessed` and kept
+//! as dead letters; the rest are stored and delivered like any webhook.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::Value;
+
+use super::auth;
+use super::error::ApiError;
+use super::intake::{commit, intake_slot, new_row, order_keys, outcome_of, read_body};
+use crate::clevertap::answer::{error_envelope, upload_answer};
+use crate::mapping::RecordOutcome;
+use crate::metrics::Intake;
+use crate::queue::{DeadCode, Enqueued, NewDeadLetter};
+use crate::routes::Route;
+use crate::state::AppState;
+use crate::webhook::{self, BodyKind};
+
+/// CleverTap takes at most this many records per request.
+const MAX_RECORDS: usize = 1000;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/1/upload", post(upload))
+}
+
+async fn upload(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let account_id = headers
+        .get("x-clevertap-account-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let found = app
+        .accounts
+        .by_account_id(account_id)
+        .and_then(|a| Some((a, app.routes.upload(&a.name)?)));
+    let Some((account, route)) = found else {
+        app.metrics.webhook("_upload", Intake::Unauthorized);
+        tracing::warn!(headers = %auth::header_names(&headers), "drop-in upload with an unknown account id");
+        return envelope(StatusCode::UNAUTHORIZED, "Account ID is not valid");
+    };
+    if !auth::passcode_ok(&headers, &account.passcode) {
+        super::intake::unauthorized(&app, &route.name, &headers);
+        return envelope(StatusCode::UNAUTHORIZED, "Invalid Credentials");
+    }
+    let response = match store(&app, route, &headers, body).await {
+        Ok(response) => response,
+        Err(error) => refuse(&app, route, &error),
+    };
+    app.metrics.intake_time(started.elapsed());
+    response
+}
+
+/// CleverTap's envelope for what it refuses as a whole (`{"status":"fail","error","code"}`).
+fn envelope(status: StatusCode, error: &str) -> Response {
+    let mut response = (status, Json(error_envelope(status.as_u16(), error))).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn refuse(app: &AppState, route: &Route, error: &ApiError) -> Response {
+    app.metrics.webhook(&route.name, outcome_of(error));
+    tracing::warn!(route = %route.name, error = %error, "upload not accepted");
+    match error {
+        ApiError::TooLarge(_) => envelope(StatusCode::PAYLOAD_TOO_LARGE, "Request too large"),
+        ApiError::InvalidBody { .. } | ApiError::BadRequest(_) => {
+            envelope(StatusCode::BAD_REQUEST, "Malformed request")
+        }
+        _ => envelope(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service temporarily unavailable, retry shortly",
+        ),
+    }
+}
+
+async fn store(
+    app: &AppState,
+    route: &Route,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(app, headers, body, app.settings.server.max_upload_bytes).await?;
+    let _slot = intake_slot(app)?;
+    // CleverTap reads the body as JSON whatever it is declared as; a body that is not JSON (even
+    // after the repair of raw Freshsales placeholders) is refused whole and nothing is stored.
+    let parsed = webhook::parse(BodyKind::Json, &bytes).map_err(|error| ApiError::InvalidBody {
+        message: error.message,
+        dead_letter_id: None,
+    })?;
+    let records = match parsed.value.get("d").and_then(Value::as_array) {
+        Some(records) if records.len() <= MAX_RECORDS => records.clone(),
+        Some(records) => {
+            return Err(ApiError::BadRequest(format!(
+                "{} records: CleverTap takes at most {MAX_RECORDS} per request",
+                records.len()
+            )));
+        }
+        None => return Err(ApiError::BadRequest("no array `d`".into())),
+    };
+    if parsed.repaired {
+        app.metrics.body_repaired(&route.name);
+    }
+    if app.settings.mapping.detect_test_webhooks && webhook::is_test_payload(&parsed.value) {
+        app.metrics.webhook(&route.name, Intake::Test);
+        tracing::info!(route = %route.name, "Freshsales test upload answered; not stored");
+        let mut answer = upload_answer(&records, &[]);
+        answer["test"] = Value::Bool(true);
+        return Ok(Json(answer).into_response());
+    }
+    if records.is_empty() {
+        return Ok(Json(upload_answer(&records, &[])).into_response());
+    }
+    let mut row = new_row(app, route, BodyKind::Json, bytes.to_vec());
+    let refusals = judge(route, &parsed.value, row.received_at_ms / 1000);
+    for (index, refusal) in refusals.iter().enumerate() {
+        if let Some((code, error)) = refusal {
+            row.refused.push(NewDeadLetter {
+                record_index: u32::try_from(index).ok(),
+                code: DeadCode::Refused(*code),
+                reason: format!("{error}Skipped record number : {}", index + 1),
+            });
+        }
+    }
+    row.finished = row.refused.len() == records.len();
+    row.dedup = crate::mapping::dedup_safe(&parsed.value);
+    row.order_keys = order_keys(route, &parsed.value, &row.body_hash);
+    let request_id = row.request_id.clone();
+    let counted_as = if row.finished {
+        Intake::Refused
+    } else {
+        Intake::Accepted
+    };
+    let enqueued = commit(app, row, counted_as).await?;
+    let (id, duplicate) = match enqueued {
+        Enqueued::Accepted(id) => (id, false),
+        Enqueued::Duplicate(id) => (id, true),
+    };
+    let mut answer = upload_answer(&records, &refusals);
+    answer["id"] = id.into();
+    answer["request_id"] = request_id.into();
+    if duplicate {
+        answer["duplicate"] = Value::Bool(true);
+    }
+    Ok(Json(answer).into_response())
+}
+
+/// CleverTap's verdict on each record, by CleverTap's rules: `None` when it would be taken.
+fn judge(route: &Route, body: &Value, received_at: i64) -> Vec<Option<(u16, String)>> {
+    route
+        .mapping
+        .render(body, received_at)
+        .records
+        .into_iter()
+        .map(|outcome| match outcome {
+            RecordOutcome::Send(_) | RecordOutcome::Skip => None,
+            RecordOutcome::Refused { code, error } => Some((code, error)),
+            // Passthrough records are judged by CleverTap's rules only; this is never reached,
+            // but a record that could not be judged is not sent either.
+            RecordOutcome::Dead { reason, .. } => Some((524, reason)),
+        })
+        .collect()
+}
