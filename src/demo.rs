@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clevertap_sim::{SimAccount, Simulator, SimulatorConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::simulator::{SimAccount, Simulator, SimulatorConfig};
 use crate::startup::Application;
 
 const DEMO_TOKEN: &str = "demo-token";
@@ -165,7 +165,7 @@ pub async fn simulate(args: SimulateArgs) -> ExitCode {
     };
     let token = CancellationToken::new();
     tokio::spawn(crate::cli::cancel_on_signal(token.clone()));
-    match crate::simulator::run(args.bind, config, token).await {
+    match clevertap_sim::run(args.bind, config, token).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("freshtap simulate-clevertap: {error}");

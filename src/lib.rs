@@ -46,6 +46,3 @@ pub mod replay;
 
 /// The demo command.
 pub mod demo;
-
-/// A CleverTap simulator (demo, tests, benchmarks).
-pub mod simulator;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Number, Value};
 
-use super::validate::Accepted;
+use crate::validate::Accepted;
 
 /// Accepted records, applied in order. `history_limit` bounds the record and event logs
 /// (oldest dropped); profiles are kept unless `store_profiles` is off.

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::faults::FaultsRequest;
-use super::{Inner, lock};
+use crate::faults::FaultsRequest;
+use crate::{Inner, lock};
 
 /// `GET /_sim/stats`.
 pub async fn stats(State(inner): State<Arc<Inner>>) -> Response {

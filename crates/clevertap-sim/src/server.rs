@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Inner, sim_api, upload};
+use crate::{Inner, sim_api, upload};
 
 /// Per-connection control, put in every request's extensions: cancelling `drop` closes the
 /// connection without an answer.

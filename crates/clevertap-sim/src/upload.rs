@@ -10,14 +10,14 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::faults::{Action, Decision};
-use super::json::{
+use crate::faults::{Action, Decision};
+use crate::json::{
     error_response, error_text, json_response, mask_identity, mask_secret, to_bytes,
 };
-use super::server::ConnCtl;
-use super::stats::{Finish, RequestOutcome};
-use super::validate::{Rules, Unprocessed, judge};
-use super::{Inner, lock};
+use crate::server::ConnCtl;
+use crate::stats::{Finish, RequestOutcome};
+use crate::validate::{Rules, Unprocessed, judge};
+use crate::{Inner, lock};
 
 #[derive(Deserialize)]
 struct Envelope {

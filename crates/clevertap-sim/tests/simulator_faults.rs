@@ -4,7 +4,7 @@ mod sim_support;
 
 use std::time::Duration;
 
-use freshtap::simulator::{RequestOutcome, Simulator, SimulatorConfig};
+use clevertap_sim::{RequestOutcome, Simulator, SimulatorConfig};
 use serde_json::{Value, json};
 use sim_support::*;
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::SimAccount;
-use super::server::Net;
-use super::validate::check_credentials;
+use crate::SimAccount;
+use crate::server::Net;
+use crate::validate::check_credentials;
 
 /// What the upload handler does with one admitted request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
