@@ -2,13 +2,14 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::SimAccount;
-use crate::server::Net;
+use crate::config::SimAccount;
+use crate::locks::{lock, read, write};
+use crate::net::Net;
 use crate::validate::check_credentials;
 
 /// What the upload handler does with one admitted request.
@@ -82,10 +83,6 @@ pub struct FaultsRequest {
     pub credentials: Option<HashMap<String, Vec<String>>>,
     /// Refuse connections for this long, starting shortly after the answer is sent.
     pub outage_secs: Option<f64>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Faults {
@@ -172,7 +169,7 @@ impl Faults {
 
     /// Replaces (or adds) an account's passcodes; an empty list removes the account.
     pub fn set_credentials(&self, account_id: &str, passcodes: Vec<String>) {
-        let mut accounts = self.accounts.write().unwrap_or_else(|p| p.into_inner());
+        let mut accounts = write(&self.accounts);
         if passcodes.is_empty() {
             accounts.remove(account_id);
         } else {
@@ -183,7 +180,7 @@ impl Faults {
     /// Clears every fault, ends an outage and restores the configured accounts.
     pub fn reset(&self) {
         *lock(&self.state) = State::default();
-        *self.accounts.write().unwrap_or_else(|p| p.into_inner()) = self.initial_accounts.clone();
+        *write(&self.accounts) = self.initial_accounts.clone();
         if self.net.in_outage() {
             self.outage(false);
         } else {
@@ -193,7 +190,7 @@ impl Faults {
 
     /// `Ok` or the 401 text.
     pub(crate) fn check_auth(&self, account: &str, passcode: &str) -> Result<(), &'static str> {
-        let accounts = self.accounts.read().unwrap_or_else(|p| p.into_inner());
+        let accounts = read(&self.accounts);
         check_credentials(&accounts, account, passcode)
     }
 
@@ -264,13 +261,7 @@ impl Faults {
 
     pub fn snapshot(&self) -> FaultsSnapshot {
         let st = lock(&self.state);
-        let mut accounts: Vec<String> = self
-            .accounts
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect();
+        let mut accounts: Vec<String> = read(&self.accounts).keys().cloned().collect();
         accounts.sort();
         FaultsSnapshot {
             fail_next: st

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::faults::FaultsRequest;
-use crate::{Inner, lock};
+use crate::locks::lock;
+use crate::state::Inner;
 
 /// `GET /_sim/stats`.
 pub async fn stats(State(inner): State<Arc<Inner>>) -> Response {

@@ -14,10 +14,11 @@ use crate::faults::{Action, Decision};
 use crate::json::{
     error_response, error_text, json_response, mask_identity, mask_secret, to_bytes,
 };
-use crate::server::ConnCtl;
+use crate::locks::lock;
+use crate::net::ConnCtl;
+use crate::state::Inner;
 use crate::stats::{Finish, RequestOutcome};
 use crate::validate::{Rules, Unprocessed, judge};
-use crate::{Inner, lock};
 
 #[derive(Deserialize)]
 struct Envelope {

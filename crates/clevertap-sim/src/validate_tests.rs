@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use crate::SimulatorConfig;
+use crate::config::SimulatorConfig;
 use crate::validate::{Rules, check_credentials, judge};
 
 const FIXTURES: &str = r#"
