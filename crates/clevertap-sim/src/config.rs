@@ -48,6 +48,9 @@ pub struct SimulatorConfig {
     pub history_limit: usize,
     /// Keep merged profiles (off for long benchmarks with many identities).
     pub store_profiles: bool,
+    /// Every admitted request is held this long before it is handled, as a round trip to
+    /// CleverTap would take; a `latency_ms` fault replaces it until `reset`.
+    pub latency_ms: u64,
 }
 
 impl Default for SimulatorConfig {
@@ -68,6 +71,7 @@ impl Default for SimulatorConfig {
             max_body_bytes: 16 * 1024 * 1024,
             history_limit: usize::MAX,
             store_profiles: true,
+            latency_ms: 0,
         }
     }
 }

@@ -1,98 +1,71 @@
-//! Runtime fault control: forced statuses, error rates, latency, hangs, drops, outages, per-record codes, credentials.
+//! Runtime fault control, global or per account: forced statuses, error rates, latency, hangs,
+//! drops, per-record codes; and for the whole server outages and credentials.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::config::SimAccount;
+use crate::fault_set::{self, AccountFaultsSnapshot, Decision, FailNext, FaultSet};
 use crate::locks::{lock, read, write};
 use crate::net::Net;
 use crate::validate::check_credentials;
 
-/// What the upload handler does with one admitted request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Normal,
-    Fail(u16),
-    Hang,
-    StoreThenDrop,
-}
-
-/// The faults applying to one request, taken in one lock.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    pub latency: Duration,
-    pub action: Action,
-    pub record_codes: Arc<HashMap<String, u16>>,
-}
-
 #[derive(Debug, Default)]
 struct State {
-    fail_next: VecDeque<(u16, usize)>,
-    error_rates: BTreeMap<u16, f64>,
-    latency: Duration,
-    hang_next: usize,
-    store_then_drop_next: usize,
-    record_codes: Arc<HashMap<String, u16>>,
+    global: FaultSet,
+    accounts: HashMap<String, FaultSet>,
 }
 
-/// Fault switches; every method takes `&self` and acts on the next requests.
+/// Fault switches; every method takes `&self` and acts on the next requests. The methods here
+/// apply to every account; [`Faults::for_account`] scopes the same switches to one account.
 pub struct Faults {
     state: Mutex<State>,
+    base_latency: Duration,
     accounts: RwLock<HashMap<String, Vec<String>>>,
     initial_accounts: HashMap<String, Vec<String>>,
     net: Arc<Net>,
     outage_generation: AtomicU64,
 }
 
-/// Current fault settings (`GET /_sim/faults`, and the answer of `POST /_sim/faults`).
+/// Current fault settings (`GET /_sim/faults`, and the answer of `POST /_sim/faults`): the global
+/// ones flat, each account's own under `by_account`.
 #[derive(Debug, Clone, Serialize)]
 pub struct FaultsSnapshot {
     pub fail_next: Vec<FailNext>,
     pub error_rates: BTreeMap<u16, f64>,
+    /// The latency every request gets unless its account has its own.
     pub latency_ms: u64,
     pub hang_next: usize,
     pub store_then_drop_next: usize,
     pub record_codes: BTreeMap<String, u16>,
     pub outage: bool,
+    /// Accounts whose credentials are accepted.
     pub accounts: Vec<String>,
+    pub by_account: BTreeMap<String, AccountFaultsSnapshot>,
 }
 
-/// `{"n":2,"status":503}`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct FailNext {
-    pub n: usize,
-    pub status: u16,
-}
-
-/// Body of `POST /_sim/faults`; every field optional, applied in this order.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FaultsRequest {
-    #[serde(default)]
-    pub reset: bool,
-    pub fail_next: Option<FailNext>,
-    pub error_rates: Option<BTreeMap<u16, f64>>,
-    pub latency_ms: Option<u64>,
-    pub hang_next: Option<usize>,
-    pub store_then_drop_next: Option<usize>,
-    pub record_codes: Option<HashMap<String, u16>>,
-    pub credentials: Option<HashMap<String, Vec<String>>>,
-    /// Refuse connections for this long, starting shortly after the answer is sent.
-    pub outage_secs: Option<f64>,
+/// The fault switches of one account (see [`Faults::for_account`]): they apply to requests
+/// carrying that account id, before the global ones.
+pub struct AccountFaults<'a> {
+    faults: &'a Faults,
+    account: String,
 }
 
 impl Faults {
-    pub(crate) fn new(accounts: &[SimAccount], net: Arc<Net>) -> Self {
+    /// `base_latency` is what every request is held when no latency fault is set (and what
+    /// `reset` returns to).
+    pub(crate) fn new(accounts: &[SimAccount], net: Arc<Net>, base_latency: Duration) -> Self {
         let initial: HashMap<String, Vec<String>> = accounts
             .iter()
             .map(|a| (a.id.clone(), a.passcodes.clone()))
             .collect();
         Faults {
             state: Mutex::new(State::default()),
+            base_latency,
             accounts: RwLock::new(initial.clone()),
             initial_accounts: initial,
             net,
@@ -100,30 +73,58 @@ impl Faults {
         }
     }
 
+    /// Runs `f` on the global set (`None`) or on the account's own set, created on first use.
+    pub(crate) fn with<R>(&self, account: Option<&str>, f: impl FnOnce(&mut FaultSet) -> R) -> R {
+        let mut st = lock(&self.state);
+        match account {
+            None => f(&mut st.global),
+            Some(id) => f(st.accounts.entry(id.to_owned()).or_default()),
+        }
+    }
+
+    /// The switches of one account only; the global ones still apply to it afterwards.
+    pub fn for_account(&self, account_id: &str) -> AccountFaults<'_> {
+        AccountFaults {
+            faults: self,
+            account: account_id.to_owned(),
+        }
+    }
+
     /// The next `n` requests are answered `status` (before validation, nothing stored).
     pub fn fail_next(&self, n: usize, status: u16) {
-        if n > 0 {
-            lock(&self.state).fail_next.push_back((status, n));
-        }
+        self.with(None, |set| set.fail_next(n, status));
     }
 
     /// A random share `rate` (0.0–1.0) of requests is answered `status`; 0.0 clears it.
     pub fn set_error_rate(&self, status: u16, rate: f64) {
-        let mut st = lock(&self.state);
-        if rate > 0.0 {
-            st.error_rates.insert(status, rate.min(1.0));
-        } else {
-            st.error_rates.remove(&status);
-        }
+        self.with(None, |set| set.set_error_rate(status, rate));
     }
 
-    /// Delay added to every admitted request before it is answered.
+    /// Delay added to every admitted request before it is handled.
     pub fn set_latency(&self, latency: Duration) {
-        lock(&self.state).latency = latency;
+        self.with(None, |set| set.latency = Some(latency));
+    }
+
+    /// The next `n` requests are never answered.
+    pub fn hang_next(&self, n: usize) {
+        self.with(None, |set| set.hang_next(n));
+    }
+
+    /// The next `n` requests are stored, then their connection is dropped without an answer.
+    pub fn store_then_drop_next(&self, n: usize) {
+        self.with(None, |set| set.store_then_drop_next(n));
+    }
+
+    /// Records whose key (identity, else objectId …) equals `identity` come back unprocessed
+    /// with `code` (e.g. 555 or 516); code 400 instead refuses every request carrying such a
+    /// record with HTTP 400 "Malformed request". Code 0 clears the rule.
+    pub fn set_record_code(&self, identity: &str, code: u16) {
+        self.with(None, |set| set.set_record_code(identity, code));
     }
 
     /// `true`: the listener is closed and live connections dropped at once (connections are
-    /// refused); `false`: listening again on the same port.
+    /// refused); `false`: listening again on the same port. Always for every account: they
+    /// share one listener, as CleverTap's accounts share one host.
     pub fn outage(&self, on: bool) {
         self.outage_generation.fetch_add(1, Ordering::SeqCst);
         self.net.set_outage(on);
@@ -143,30 +144,6 @@ impl Faults {
         });
     }
 
-    /// The next `n` requests are never answered.
-    pub fn hang_next(&self, n: usize) {
-        lock(&self.state).hang_next += n;
-    }
-
-    /// The next `n` requests are stored, then their connection is dropped without an answer.
-    pub fn store_then_drop_next(&self, n: usize) {
-        lock(&self.state).store_then_drop_next += n;
-    }
-
-    /// Records whose key (identity, else objectId …) equals `identity` come back unprocessed
-    /// with `code` (e.g. 555 or 516); code 400 instead refuses every request carrying such a
-    /// record with HTTP 400 "Malformed request". Code 0 clears the rule.
-    pub fn set_record_code(&self, identity: &str, code: u16) {
-        let mut st = lock(&self.state);
-        let mut codes = (*st.record_codes).clone();
-        if code == 0 {
-            codes.remove(identity);
-        } else {
-            codes.insert(identity.to_owned(), code);
-        }
-        st.record_codes = Arc::new(codes);
-    }
-
     /// Replaces (or adds) an account's passcodes; an empty list removes the account.
     pub fn set_credentials(&self, account_id: &str, passcodes: Vec<String>) {
         let mut accounts = write(&self.accounts);
@@ -177,7 +154,8 @@ impl Faults {
         }
     }
 
-    /// Clears every fault, ends an outage and restores the configured accounts.
+    /// Clears every fault (global and per account), ends an outage, restores the configured
+    /// accounts and latency.
     pub fn reset(&self) {
         *lock(&self.state) = State::default();
         *write(&self.accounts) = self.initial_accounts.clone();
@@ -194,92 +172,74 @@ impl Faults {
         check_credentials(&accounts, account, passcode)
     }
 
-    /// Takes the faults for one admitted request (counters consumed).
-    pub(crate) fn decide(&self) -> Decision {
+    /// Takes the faults for one admitted request of `account` (counters consumed).
+    pub(crate) fn decide(&self, account: &str) -> Decision {
         let mut st = lock(&self.state);
-        let mut action = Action::Normal;
-        if let Some(front) = st.fail_next.front_mut() {
-            action = Action::Fail(front.0);
-            front.1 -= 1;
-            if front.1 == 0 {
-                st.fail_next.pop_front();
-            }
-        } else if !st.error_rates.is_empty() {
-            let mut draw: f64 = rand::random();
-            for (&status, &rate) in &st.error_rates {
-                if draw < rate {
-                    action = Action::Fail(status);
-                    break;
-                }
-                draw -= rate;
-            }
-        }
-        if action == Action::Normal && st.hang_next > 0 {
-            st.hang_next -= 1;
-            action = Action::Hang;
-        } else if action == Action::Normal && st.store_then_drop_next > 0 {
-            st.store_then_drop_next -= 1;
-            action = Action::StoreThenDrop;
-        }
-        Decision {
-            latency: st.latency,
-            action,
-            record_codes: Arc::clone(&st.record_codes),
-        }
-    }
-
-    /// Applies a `POST /_sim/faults` body.
-    pub(crate) fn apply(self: &Arc<Self>, req: FaultsRequest) {
-        if req.reset {
-            self.reset();
-        }
-        if let Some(f) = req.fail_next {
-            self.fail_next(f.n, f.status);
-        }
-        for (status, rate) in req.error_rates.unwrap_or_default() {
-            self.set_error_rate(status, rate);
-        }
-        if let Some(ms) = req.latency_ms {
-            self.set_latency(Duration::from_millis(ms));
-        }
-        if let Some(n) = req.hang_next {
-            self.hang_next(n);
-        }
-        if let Some(n) = req.store_then_drop_next {
-            self.store_then_drop_next(n);
-        }
-        for (identity, code) in req.record_codes.unwrap_or_default() {
-            self.set_record_code(&identity, code);
-        }
-        for (account, passcodes) in req.credentials.unwrap_or_default() {
-            self.set_credentials(&account, passcodes);
-        }
-        if let Some(secs) = req.outage_secs.filter(|s| s.is_finite() && *s > 0.0) {
-            self.outage_for(Duration::from_millis(100), Duration::from_secs_f64(secs));
-        }
+        let State { global, accounts } = &mut *st;
+        fault_set::decide(accounts.get_mut(account), global, self.base_latency)
     }
 
     pub fn snapshot(&self) -> FaultsSnapshot {
         let st = lock(&self.state);
         let mut accounts: Vec<String> = read(&self.accounts).keys().cloned().collect();
         accounts.sort();
+        let global = st.global.snapshot();
         FaultsSnapshot {
-            fail_next: st
-                .fail_next
-                .iter()
-                .map(|&(status, n)| FailNext { n, status })
-                .collect(),
-            error_rates: st.error_rates.clone(),
-            latency_ms: u64::try_from(st.latency.as_millis()).unwrap_or(u64::MAX),
-            hang_next: st.hang_next,
-            store_then_drop_next: st.store_then_drop_next,
-            record_codes: st
-                .record_codes
-                .iter()
-                .map(|(k, v)| (k.clone(), *v))
-                .collect(),
+            fail_next: global.fail_next,
+            error_rates: global.error_rates,
+            latency_ms: fault_set::millis(st.global.latency.unwrap_or(self.base_latency)),
+            hang_next: global.hang_next,
+            store_then_drop_next: global.store_then_drop_next,
+            record_codes: global.record_codes,
             outage: self.net.in_outage(),
             accounts,
+            by_account: st
+                .accounts
+                .iter()
+                .map(|(id, set)| (id.clone(), set.snapshot()))
+                .collect(),
         }
+    }
+}
+
+impl AccountFaults<'_> {
+    /// This account's next `n` requests are answered `status`.
+    pub fn fail_next(&self, n: usize, status: u16) {
+        self.with(|set| set.fail_next(n, status));
+    }
+
+    /// A random share `rate` of this account's requests is answered `status`; 0.0 clears it.
+    pub fn set_error_rate(&self, status: u16, rate: f64) {
+        self.with(|set| set.set_error_rate(status, rate));
+    }
+
+    /// Delay of this account's requests, instead of the global one.
+    pub fn set_latency(&self, latency: Duration) {
+        self.with(|set| set.latency = Some(latency));
+    }
+
+    /// This account's next `n` requests are never answered.
+    pub fn hang_next(&self, n: usize) {
+        self.with(|set| set.hang_next(n));
+    }
+
+    /// This account's next `n` requests are stored, then their connection is dropped.
+    pub fn store_then_drop_next(&self, n: usize) {
+        self.with(|set| set.store_then_drop_next(n));
+    }
+
+    /// As [`Faults::set_record_code`], for this account's requests only (it wins over a
+    /// global code for the same identity).
+    pub fn set_record_code(&self, identity: &str, code: u16) {
+        self.with(|set| set.set_record_code(identity, code));
+    }
+
+    /// Clears this account's own faults; global ones and credentials are untouched.
+    pub fn reset(&self) {
+        lock(&self.faults.state).accounts.remove(&self.account);
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut FaultSet) -> R) -> R {
+        self.faults.with(Some(&self.account), f)
     }
 }

@@ -4,7 +4,10 @@
 //! `simulate-clevertap` command. What it checks and answers is described in this crate's README.
 
 mod config;
+mod fault_request;
+mod fault_set;
 mod faults;
+mod gate;
 mod json;
 mod locks;
 mod net;
@@ -29,7 +32,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{SimAccount, SimulatorConfig};
-pub use faults::{FailNext, Faults, FaultsRequest, FaultsSnapshot};
+pub use fault_request::FaultsRequest;
+pub use fault_set::{AccountFaultsSnapshot, FailNext};
+pub use faults::{AccountFaults, Faults, FaultsSnapshot};
 pub use json::{mask_identity, mask_secret};
 pub use stats::{AccountStats, ReceivedRequest, RequestOutcome, SimStats};
 

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::faults::FaultsRequest;
+use crate::fault_request::FaultsRequest;
 use crate::locks::lock;
 use crate::state::Inner;
 
@@ -48,7 +48,8 @@ pub async fn get_faults(State(inner): State<Arc<Inner>>) -> Response {
 }
 
 /// `POST /_sim/faults`, e.g. `{"fail_next":{"n":2,"status":503},"latency_ms":50,
-/// "error_rates":{"500":0.1},"outage_secs":3,"hang_next":1}`; answers the new settings.
+/// "error_rates":{"500":0.1},"outage_secs":3,"hang_next":1}`, with `"account":"<id>"` to scope
+/// the request faults to one account; answers the new settings, or 400 with the reason.
 pub async fn set_faults(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let request: FaultsRequest = if body.iter().all(u8::is_ascii_whitespace) {
         FaultsRequest::default()
@@ -61,8 +62,10 @@ pub async fn set_faults(State(inner): State<Arc<Inner>>, body: Bytes) -> Respons
             }
         }
     };
-    inner.faults.apply(request);
-    Json(inner.faults.snapshot()).into_response()
+    match inner.faults.apply(request) {
+        Ok(()) => Json(inner.faults.snapshot()).into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, Json(json!({"error": error}))).into_response(),
+    }
 }
 
 /// `POST /_sim/reset`: store, counters, request log and faults cleared.

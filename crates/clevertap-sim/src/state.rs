@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -29,7 +29,11 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn new(config: SimulatorConfig, net: Arc<Net>) -> Inner {
         Inner {
-            faults: Arc::new(Faults::new(&config.accounts, Arc::clone(&net))),
+            faults: Arc::new(Faults::new(
+                &config.accounts,
+                Arc::clone(&net),
+                Duration::from_millis(config.latency_ms),
+            )),
             book: Mutex::new(Book::new(config.history_limit)),
             store: Mutex::new(Store::new(config.history_limit, config.store_profiles)),
             notify: Notify::new(),

@@ -10,7 +10,8 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::faults::{Action, Decision};
+use crate::fault_set::{Action, Decision};
+use crate::gate::{self, Gate};
 use crate::json::{
     error_response, error_text, json_response, mask_identity, mask_secret, to_bytes,
 };
@@ -85,14 +86,7 @@ impl Flight {
     /// Marks the outcome, closes the connection without an answer and never resolves.
     async fn vanish(self, outcome: RequestOutcome, ctl: Option<ConnCtl>) -> Response {
         lock(&self.inner.book).mark(self.seq, outcome);
-        if outcome != RequestOutcome::Hung
-            && let Some(ctl) = ctl
-        {
-            ctl.drop.cancel();
-        }
-        // Held until the connection task drops this future (client gone, outage, shutdown).
-        let _flight = self;
-        std::future::pending::<Response>().await
+        gate::vanish(self, outcome, ctl).await
     }
 }
 
@@ -150,18 +144,11 @@ pub async fn upload(State(inner): State<Arc<Inner>>, request: Request) -> Respon
         return flight.fail(429, error_text(429));
     }
 
-    let decision = inner.faults.decide();
-    if !decision.latency.is_zero() {
-        tokio::time::sleep(decision.latency).await;
-    }
-    if inner.net.in_outage() {
-        return flight.vanish(RequestOutcome::DroppedByOutage, ctl).await;
-    }
-    match decision.action {
-        Action::Fail(status) => return flight.fail(status, error_text(status)),
-        Action::Hang => return flight.vanish(RequestOutcome::Hung, ctl).await,
-        Action::Normal | Action::StoreThenDrop => {}
-    }
+    let decision = match gate::pass(&inner, account).await {
+        Gate::Open(decision) => decision,
+        Gate::Fail(status) => return flight.fail(status, error_text(status)),
+        Gate::Vanish(outcome) => return flight.vanish(outcome, ctl).await,
+    };
     if too_large {
         return flight.fail(413, error_text(413));
     }
