@@ -44,6 +44,10 @@ pub struct SimulateArgs {
     /// Concurrent requests per account before 429.
     #[arg(long, default_value_t = 15)]
     pub max_in_flight: usize,
+    /// Hold every request this long before handling it, as a round trip to CleverTap would
+    /// (the benchmark's CleverTap-like network); a `latency_ms` fault replaces it until reset.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
     /// Keep only the last 1000 requests and records and no profiles, so memory stays flat on
     /// long runs (benchmarks); counters stay exact.
     #[arg(long)]
@@ -154,6 +158,7 @@ pub async fn simulate(args: SimulateArgs) -> ExitCode {
             passcodes: vec![args.passcode],
         }],
         max_in_flight: args.max_in_flight,
+        latency_ms: args.latency_ms,
         ..SimulatorConfig::default()
     };
     let config = match (args.lean, args.keep_profiles) {

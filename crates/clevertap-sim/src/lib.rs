@@ -161,6 +161,26 @@ impl Simulator {
         Ok(self.requests())
     }
 
+    /// Resolves once at least `n` requests are in flight at once (any account, those being
+    /// refused included), else an error after `timeout`; a test's way to know its requests
+    /// have all arrived before it acts.
+    pub async fn wait_for_in_flight(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<SimStats, String> {
+        let count = || lock(&self.inner.book).stats.in_flight_attempted;
+        self.wait_until(timeout, || count() >= n)
+            .await
+            .map_err(|()| {
+                format!(
+                    "simulator: {} of {n} expected requests in flight within {timeout:?}",
+                    count()
+                )
+            })?;
+        Ok(self.stats())
+    }
+
     async fn wait_until(&self, timeout: Duration, done: impl Fn() -> bool) -> Result<(), ()> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {

@@ -121,6 +121,7 @@ pub async fn upload(State(inner): State<Arc<Inner>>, request: Request) -> Respon
         cfg.max_in_flight,
         tick,
     );
+    inner.notify.notify_waiters();
     let flight = Flight {
         inner: Arc::clone(&inner),
         seq: admission.seq,

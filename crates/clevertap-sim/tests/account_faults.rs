@@ -68,7 +68,9 @@ async fn an_account_fault_fails_only_that_accounts_requests() {
 #[tokio::test]
 async fn an_account_record_code_and_hang_spare_the_other_account() {
     let sim = two_accounts().await;
-    sim.faults().for_account(ACC2).set_record_code("shared", 555);
+    sim.faults()
+        .for_account(ACC2)
+        .set_record_code("shared", 555);
     let c = client();
     let (s, v) = upload_as(&c, &sim, ACC, PASS, body("shared")).await;
     assert_eq!((s, v["processed"].clone()), (200, json!(1)));
