@@ -1,12 +1,21 @@
-//! The faults every endpoint passes before doing its work: latency, outage, forced statuses,
-//! hangs; and how a request vanishes without an answer.
+//! What every CleverTap endpoint does before its own work: read the credential headers, pass
+//! the faults (latency, outage, forced statuses, hangs); and how a request vanishes unanswered.
 
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::fault_set::{Action, Decision};
 use crate::net::ConnCtl;
 use crate::state::Inner;
 use crate::stats::RequestOutcome;
+
+/// A header as text; absent or not UTF-8 reads as empty (an unknown account, then).
+pub(crate) fn header<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
 
 /// What the faults left of one admitted request.
 pub(crate) enum Gate {

@@ -4,6 +4,8 @@
 //! `simulate-clevertap` command. What it checks and answers is described in this crate's README.
 
 mod config;
+mod delete;
+mod deletions;
 mod fault_request;
 mod fault_set;
 mod faults;
@@ -32,6 +34,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{SimAccount, SimulatorConfig};
+pub use deletions::{DeleteKey, DeleteStats, Deletion};
 pub use fault_request::FaultsRequest;
 pub use fault_set::{AccountFaultsSnapshot, FailNext};
 pub use faults::{AccountFaults, Faults, FaultsSnapshot};
@@ -117,7 +120,13 @@ impl Simulator {
         lock(&self.inner.store).events()
     }
 
-    /// Clears store, counters, request log and faults.
+    /// Every value of an accepted `POST /1/delete/profiles.json`, in order (bounded by
+    /// `history_limit`).
+    pub fn deletions(&self) -> Vec<Deletion> {
+        lock(&self.inner.deletions).deletions()
+    }
+
+    /// Clears store, counters, request and deletion logs, and faults.
     pub fn reset(&self) {
         self.inner.reset();
     }
@@ -161,15 +170,18 @@ impl Simulator {
         Ok(self.requests())
     }
 
-    /// Resolves once at least `n` requests are in flight at once (any account, those being
-    /// refused included), else an error after `timeout`; a test's way to know its requests
-    /// have all arrived before it acts.
+    /// Resolves once at least `n` requests are in flight at once (uploads and deletes, of any
+    /// account, those being refused included), else an error after `timeout`: a test's way to
+    /// know its requests have all arrived before it acts.
     pub async fn wait_for_in_flight(
         &self,
         n: usize,
         timeout: Duration,
     ) -> Result<SimStats, String> {
-        let count = || lock(&self.inner.book).stats.in_flight_attempted;
+        let count = || {
+            let uploads = lock(&self.inner.book).stats.in_flight_attempted;
+            uploads + lock(&self.inner.deletions).attempted()
+        };
         self.wait_until(timeout, || count() >= n)
             .await
             .map_err(|()| {

@@ -1,4 +1,5 @@
-//! The `/_sim/*` inspection and control endpoints (stats, profiles, events, requests, faults, reset).
+//! The `/_sim/*` inspection and control endpoints (stats, profiles, events, requests, deletions,
+//! faults, reset).
 
 use std::sync::Arc;
 
@@ -40,6 +41,12 @@ pub async fn events(State(inner): State<Arc<Inner>>) -> Response {
 pub async fn requests(State(inner): State<Arc<Inner>>) -> Response {
     let requests = lock(&inner.book).requests(inner.epoch);
     Json(json!({"count": requests.len(), "requests": requests})).into_response()
+}
+
+/// `GET /_sim/deletions`: every deleted identity or guid, in order.
+pub async fn deletions(State(inner): State<Arc<Inner>>) -> Response {
+    let deletions = lock(&inner.deletions).deletions();
+    Json(json!({"count": deletions.len(), "deletions": deletions})).into_response()
 }
 
 /// `GET /_sim/faults`: the current settings.

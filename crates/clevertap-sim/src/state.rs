@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::config::SimulatorConfig;
+use crate::deletions::DeleteBook;
 use crate::faults::Faults;
 use crate::locks::lock;
 use crate::net::Net;
@@ -19,6 +20,7 @@ pub(crate) struct Inner {
     pub(crate) faults: Arc<Faults>,
     pub(crate) book: Mutex<Book>,
     pub(crate) store: Mutex<Store>,
+    pub(crate) deletions: Mutex<DeleteBook>,
     pub(crate) notify: Notify,
     pub(crate) clock: AtomicU64,
     pub(crate) accepted_count: AtomicU64,
@@ -36,6 +38,7 @@ impl Inner {
             )),
             book: Mutex::new(Book::new(config.history_limit)),
             store: Mutex::new(Store::new(config.history_limit, config.store_profiles)),
+            deletions: Mutex::new(DeleteBook::new(config.history_limit)),
             notify: Notify::new(),
             clock: AtomicU64::new(0),
             accepted_count: AtomicU64::new(0),
@@ -53,6 +56,7 @@ impl Inner {
         self.faults.reset();
         lock(&self.store).clear();
         lock(&self.book).clear();
+        lock(&self.deletions).clear();
         self.accepted_count.store(0, Ordering::SeqCst);
     }
 
@@ -61,6 +65,8 @@ impl Inner {
         let store = lock(&self.store);
         stats.profiles = store.profile_count();
         stats.events = store.events_total();
+        drop(store);
+        stats.deletes = lock(&self.deletions).stats();
         stats
     }
 }

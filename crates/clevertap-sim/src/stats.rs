@@ -7,6 +7,8 @@ use axum::body::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::deletions::DeleteStats;
+
 /// How a logged `/1/upload` request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,6 +97,8 @@ pub struct SimStats {
     pub profiles: usize,
     pub events: u64,
     pub accounts: BTreeMap<String, AccountStats>,
+    /// `POST /1/delete/profiles.json`, counted apart from uploads.
+    pub deletes: DeleteStats,
 }
 
 struct LogEntry {

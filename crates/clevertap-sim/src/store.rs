@@ -97,6 +97,11 @@ impl Store {
         self.profiles.get(key).map(|p| Value::Object(p.clone()))
     }
 
+    /// Removes the profile stored under `key`; true when there was one.
+    pub fn remove_profile(&mut self, key: &str) -> bool {
+        self.profiles.remove(key).is_some()
+    }
+
     pub fn profile_count(&self) -> usize {
         self.profiles.len()
     }

@@ -5,13 +5,13 @@ use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::fault_set::{Action, Decision};
-use crate::gate::{self, Gate};
+use crate::gate::{self, Gate, header};
 use crate::json::{
     error_response, error_text, json_response, mask_identity, mask_secret, to_bytes,
 };
@@ -94,13 +94,6 @@ impl Drop for Flight {
     fn drop(&mut self) {
         self.end(None, RequestOutcome::Abandoned);
     }
-}
-
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
 }
 
 /// `POST /1/upload` (any host).
