@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::answer::AnswerShape;
 use crate::validate;
 
 /// One simulated CleverTap account: id and accepted passcodes.
@@ -37,6 +38,8 @@ pub struct SimulatorConfig {
     pub restricted_events: Vec<String>,
     /// Answer JSON with CleverTap's space padding.
     pub space_padded: bool,
+    /// Today's answers, or one of CleverTap's 2017 shapes (opt-in, for testing clients).
+    pub answer_shape: AnswerShape,
     /// `tracing::info!` each stored record, identity masked.
     pub log_records: bool,
     /// Event properties allowed; beyond → 522.
@@ -66,6 +69,7 @@ impl Default for SimulatorConfig {
                 .map(|s| (*s).to_owned())
                 .collect(),
             space_padded: false,
+            answer_shape: AnswerShape::Current,
             log_records: false,
             max_event_properties: 256,
             max_body_bytes: 16 * 1024 * 1024,

@@ -3,6 +3,7 @@
 //! Used as "CleverTap" by freshtap's integration tests, its `demo` command, its benchmark and the
 //! `simulate-clevertap` command. What it checks and answers is described in this crate's README.
 
+mod answer;
 mod config;
 mod delete;
 mod deletions;
@@ -33,6 +34,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use answer::AnswerShape;
 pub use config::{SimAccount, SimulatorConfig};
 pub use deletions::{DeleteKey, DeleteStats, Deletion};
 pub use fault_request::FaultsRequest;

@@ -7,30 +7,22 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
+use crate::answer::upload_answer;
 use crate::fault_set::{Action, Decision};
 use crate::gate::{self, Gate, header};
-use crate::json::{
-    error_response, error_text, json_response, mask_identity, mask_secret, to_bytes,
-};
+use crate::json::{error_response, error_text, json_response, mask_identity, mask_secret};
 use crate::locks::lock;
 use crate::net::ConnCtl;
 use crate::state::Inner;
 use crate::stats::{Finish, RequestOutcome};
-use crate::validate::{Rules, Unprocessed, judge};
+use crate::validate::{Rules, judge};
 
 #[derive(Deserialize)]
 struct Envelope {
     d: Vec<Value>,
-}
-
-#[derive(Serialize)]
-struct Answer<'a> {
-    status: &'a str,
-    processed: usize,
-    unprocessed: &'a [Unprocessed],
 }
 
 /// One request's flight: releases its in-flight slot and completes its log entry when dropped,
@@ -184,14 +176,7 @@ async fn process(
     flight.processed = judged.accepted.len();
     flight.unprocessed = judged.unprocessed.len();
 
-    let body = to_bytes(
-        &Answer {
-            status: judged.status(),
-            processed: judged.accepted.len(),
-            unprocessed: &judged.unprocessed,
-        },
-        cfg.space_padded,
-    );
+    let body = upload_answer(cfg.answer_shape, &judged, cfg.space_padded);
     let dry_run = query.is_some_and(|q| q.split('&').any(|p| p == "dryRun=1"));
     if !dry_run && !judged.accepted.is_empty() {
         if cfg.log_records {
