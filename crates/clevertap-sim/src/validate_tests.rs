@@ -1,4 +1,4 @@
-//! Unit tests of the per-record checks: reference fixtures F1–F8 and one case per code.
+//! Unit tests of the per-record checks: recorded CleverTap exchanges F1–F8 and one case per code.
 
 use std::collections::HashMap;
 
