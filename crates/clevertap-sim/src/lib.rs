@@ -1,4 +1,5 @@
-//! CleverTap simulator: an in-process `/1/upload` server with validation, a store, stats and fault injection.
+//! CleverTap simulator: an in-process server for `/1/upload` and `/1/delete/profiles.json` with
+//! CleverTap's validation, a store, stats and fault injection, global or per account.
 //!
 //! Used as "CleverTap" by freshtap's integration tests, its `demo` command, its benchmark and the
 //! `simulate-clevertap` command. What it checks and answers is described in this crate's README.
