@@ -5,13 +5,16 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 # Dependencies first, so source edits rebuild only freshtap itself.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+COPY crates/clevertap-sim/Cargo.toml ./crates/clevertap-sim/
+RUN mkdir -p src crates/clevertap-sim/src && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs crates/clevertap-sim/src/lib.rs \
     && cargo build --release --locked \
-    && rm -rf src
+    && rm -rf src crates/clevertap-sim/src
 COPY src ./src
+COPY crates ./crates
 COPY config ./config
 COPY migrations ./migrations
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+RUN touch src/main.rs src/lib.rs crates/clevertap-sim/src/lib.rs && cargo build --release --locked
 
 FROM debian:bookworm-slim
 # CA certificates follow Debian's security updates; pinning them would freeze stale roots.

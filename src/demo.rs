@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clevertap_sim::{SimAccount, Simulator, SimulatorConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::simulator::{SimAccount, Simulator, SimulatorConfig};
 use crate::startup::Application;
 
 const DEMO_TOKEN: &str = "demo-token";
@@ -44,6 +44,10 @@ pub struct SimulateArgs {
     /// Concurrent requests per account before 429.
     #[arg(long, default_value_t = 15)]
     pub max_in_flight: usize,
+    /// Hold every request this long before handling it, as a round trip to CleverTap would
+    /// (the benchmark's CleverTap-like network); a `latency_ms` fault replaces it until reset.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
     /// Keep only the last 1000 requests and records and no profiles, so memory stays flat on
     /// long runs (benchmarks); counters stay exact.
     #[arg(long)]
@@ -154,6 +158,7 @@ pub async fn simulate(args: SimulateArgs) -> ExitCode {
             passcodes: vec![args.passcode],
         }],
         max_in_flight: args.max_in_flight,
+        latency_ms: args.latency_ms,
         ..SimulatorConfig::default()
     };
     let config = match (args.lean, args.keep_profiles) {
@@ -165,7 +170,7 @@ pub async fn simulate(args: SimulateArgs) -> ExitCode {
     };
     let token = CancellationToken::new();
     tokio::spawn(crate::cli::cancel_on_signal(token.clone()));
-    match crate::simulator::run(args.bind, config, token).await {
+    match clevertap_sim::run(args.bind, config, token).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("freshtap simulate-clevertap: {error}");

@@ -67,6 +67,3 @@ pub mod metrics;
 
 /// Wall-clock milliseconds.
 pub mod clock;
-
-/// A CleverTap simulator (demo, tests, benchmarks).
-pub mod simulator;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use freshtap::simulator::{SimAccount, Simulator, SimulatorConfig};
+use clevertap_sim::{SimAccount, Simulator, SimulatorConfig};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_freshtap");

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use freshtap::simulator::{RequestOutcome, SimAccount, Simulator, SimulatorConfig};
+use clevertap_sim::{RequestOutcome, SimAccount, Simulator, SimulatorConfig};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};

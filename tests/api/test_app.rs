@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use clevertap_sim::{SimAccount, Simulator, SimulatorConfig};
 use freshtap::config::Settings;
-use freshtap::simulator::{SimAccount, Simulator, SimulatorConfig};
 use freshtap::startup::Application;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;

@@ -1,12 +1,23 @@
-//! CleverTap simulator: an in-process `/1/upload` server with validation, a store, stats and fault injection.
+//! CleverTap simulator: an in-process server for `/1/upload` and `/1/delete/profiles.json` with
+//! CleverTap's validation, a store, stats and fault injection, global or per account.
 //!
 //! Used as "CleverTap" by freshtap's integration tests, its `demo` command, its benchmark and the
-//! `simulate-clevertap` command. Behaviour follows `clevertap-upload-api.md` §9.
+//! `simulate-clevertap` command. What it checks and answers is described in this crate's README.
 
+mod answer;
+mod config;
+mod delete;
+mod deletions;
+mod fault_request;
+mod fault_set;
 mod faults;
+mod gate;
 mod json;
-mod server;
+mod locks;
+mod net;
+mod routes;
 mod sim_api;
+mod state;
 mod stats;
 mod store;
 mod upload;
@@ -16,141 +27,26 @@ pub mod validate;
 mod validate_tests;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use faults::{FailNext, Faults, FaultsRequest, FaultsSnapshot};
+pub use answer::AnswerShape;
+pub use config::{SimAccount, SimulatorConfig};
+pub use deletions::{DeleteKey, DeleteStats, Deletion};
+pub use fault_request::FaultsRequest;
+pub use fault_set::{AccountFaultsSnapshot, FailNext};
+pub use faults::{AccountFaults, Faults, FaultsSnapshot};
 pub use json::{mask_identity, mask_secret};
 pub use stats::{AccountStats, ReceivedRequest, RequestOutcome, SimStats};
 
-use server::Net;
-use stats::Book;
-use store::Store;
-
-/// One simulated CleverTap account: id and accepted passcodes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SimAccount {
-    pub id: String,
-    pub passcodes: Vec<String>,
-}
-
-impl SimAccount {
-    pub fn new(id: impl Into<String>, passcode: impl Into<String>) -> Self {
-        SimAccount {
-            id: id.into(),
-            passcodes: vec![passcode.into()],
-        }
-    }
-}
-
-/// Simulator settings; `Default` gives one account `SIM-ACC-001` / `sim-passcode`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SimulatorConfig {
-    pub accounts: Vec<SimAccount>,
-    /// Per account; beyond → 429 `Too many concurrent requests`.
-    pub max_in_flight: usize,
-    /// When set, 429 answers carry `Retry-After`.
-    pub retry_after_secs: Option<u64>,
-    /// Records per request; beyond → 400 `Malformed request`.
-    pub max_records: usize,
-    /// Check `objectId` against CleverTap's custom-id charset (→ 526).
-    pub enforce_custom_id_charset: bool,
-    /// Event names answered 513.
-    pub restricted_events: Vec<String>,
-    /// Answer JSON with CleverTap's space padding.
-    pub space_padded: bool,
-    /// `tracing::info!` each stored record, identity masked.
-    pub log_records: bool,
-    /// Event properties allowed; beyond → 522.
-    pub max_event_properties: usize,
-    /// Body size cap; beyond → 413.
-    pub max_body_bytes: usize,
-    /// How many requests, records and events are kept for inspection (oldest dropped); counters
-    /// are never bounded. Lower it for long benchmarks.
-    pub history_limit: usize,
-    /// Keep merged profiles (off for long benchmarks with many identities).
-    pub store_profiles: bool,
-}
-
-impl Default for SimulatorConfig {
-    fn default() -> Self {
-        SimulatorConfig {
-            accounts: vec![SimAccount::new("SIM-ACC-001", "sim-passcode")],
-            max_in_flight: 15,
-            retry_after_secs: None,
-            max_records: 1000,
-            enforce_custom_id_charset: false,
-            restricted_events: validate::DEFAULT_RESTRICTED_EVENTS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            space_padded: false,
-            log_records: false,
-            max_event_properties: 256,
-            max_body_bytes: 16 * 1024 * 1024,
-            history_limit: usize::MAX,
-            store_profiles: true,
-        }
-    }
-}
-
-impl SimulatorConfig {
-    /// For long runs (benchmark, demo): keeps only the last 1000 requests/records/events and no
-    /// profiles, so memory stays flat; counters stay exact.
-    pub fn lean(self) -> Self {
-        SimulatorConfig {
-            history_limit: 1000,
-            store_profiles: false,
-            ..self
-        }
-    }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Shared state of one simulator.
-pub(crate) struct Inner {
-    config: SimulatorConfig,
-    faults: Arc<Faults>,
-    book: Mutex<Book>,
-    store: Mutex<Store>,
-    notify: Notify,
-    clock: AtomicU64,
-    accepted_count: AtomicU64,
-    epoch: Instant,
-    net: Arc<Net>,
-}
-
-impl Inner {
-    fn tick(&self) -> u64 {
-        self.clock.fetch_add(1, Ordering::SeqCst)
-    }
-
-    fn reset(&self) {
-        self.faults.reset();
-        lock(&self.store).clear();
-        lock(&self.book).clear();
-        self.accepted_count.store(0, Ordering::SeqCst);
-    }
-
-    fn stats(&self) -> SimStats {
-        let mut stats = lock(&self.book).snapshot();
-        let store = lock(&self.store);
-        stats.profiles = store.profile_count();
-        stats.events = store.events_total();
-        stats
-    }
-}
+use locks::lock;
+use net::Net;
+use state::Inner;
 
 /// A running simulator; cheap to clone (all clones control the same server).
 #[derive(Clone)]
@@ -164,20 +60,14 @@ impl Simulator {
     /// Binds `bind` (port 0 picks one) and serves in a spawned task.
     pub async fn start(bind: SocketAddr, config: SimulatorConfig) -> std::io::Result<Simulator> {
         let net = Net::bind(bind).await?;
-        let inner = Arc::new(Inner {
-            faults: Arc::new(Faults::new(&config.accounts, Arc::clone(&net))),
-            book: Mutex::new(Book::new(config.history_limit)),
-            store: Mutex::new(Store::new(config.history_limit, config.store_profiles)),
-            notify: Notify::new(),
-            clock: AtomicU64::new(0),
-            accepted_count: AtomicU64::new(0),
-            epoch: Instant::now(),
-            net: Arc::clone(&net),
-            config,
-        });
+        let inner = Arc::new(Inner::new(config, net));
         let shutdown = CancellationToken::new();
-        let router = server::router(Arc::clone(&inner));
-        let task = tokio::spawn(server::accept_loop(net, router, shutdown.clone()));
+        let router = routes::router(Arc::clone(&inner));
+        let task = tokio::spawn(net::accept_loop(
+            Arc::clone(&inner.net),
+            router,
+            shutdown.clone(),
+        ));
         Ok(Simulator {
             inner,
             shutdown,
@@ -233,7 +123,13 @@ impl Simulator {
         lock(&self.inner.store).events()
     }
 
-    /// Clears store, counters, request log and faults.
+    /// Every value of an accepted `POST /1/delete/profiles.json`, in order (bounded by
+    /// `history_limit`).
+    pub fn deletions(&self) -> Vec<Deletion> {
+        lock(&self.inner.deletions).deletions()
+    }
+
+    /// Clears store, counters, request and deletion logs, and faults.
     pub fn reset(&self) {
         self.inner.reset();
     }
@@ -275,6 +171,29 @@ impl Simulator {
                 )
             })?;
         Ok(self.requests())
+    }
+
+    /// Resolves once at least `n` requests are in flight at once (uploads and deletes, of any
+    /// account, those being refused included), else an error after `timeout`: a test's way to
+    /// know its requests have all arrived before it acts.
+    pub async fn wait_for_in_flight(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<SimStats, String> {
+        let count = || {
+            let uploads = lock(&self.inner.book).stats.in_flight_attempted;
+            uploads + lock(&self.inner.deletions).attempted()
+        };
+        self.wait_until(timeout, || count() >= n)
+            .await
+            .map_err(|()| {
+                format!(
+                    "simulator: {} of {n} expected requests in flight within {timeout:?}",
+                    count()
+                )
+            })?;
+        Ok(self.stats())
     }
 
     async fn wait_until(&self, timeout: Duration, done: impl Fn() -> bool) -> Result<(), ()> {

@@ -1,17 +1,15 @@
-//! The network side: routes, a manual accept loop whose listener can be closed and re-bound
-//! on the same port (outages), and per-connection tasks that can be aborted or dropped.
+//! The network layer: a manual accept loop whose listener can be closed and re-bound on the same
+//! port (outages), and per-connection tasks that can be aborted or dropped. Knows no routes.
 
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use hyper::body::Incoming;
 use hyper::service::Service as _;
 use hyper_util::rt::TokioIo;
@@ -20,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Inner, sim_api, upload};
+use crate::locks::lock;
 
 /// Per-connection control, put in every request's extensions: cancelling `drop` closes the
 /// connection without an answer.
@@ -44,10 +42,6 @@ pub struct Net {
     outage: AtomicBool,
     closed: AtomicBool,
     runtime: tokio::runtime::Handle,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Net {
@@ -164,25 +158,7 @@ impl Drop for ConnGuard {
     }
 }
 
-/// The simulator's routes.
-pub fn router(inner: Arc<Inner>) -> Router {
-    Router::new()
-        .route("/1/upload", post(upload::upload))
-        .route("/_sim/stats", get(sim_api::stats))
-        .route("/_sim/profiles/{identity}", get(sim_api::profile))
-        .route("/_sim/events", get(sim_api::events))
-        .route("/_sim/requests", get(sim_api::requests))
-        .route(
-            "/_sim/faults",
-            post(sim_api::set_faults).get(sim_api::get_faults),
-        )
-        .route("/_sim/reset", post(sim_api::reset))
-        .fallback(sim_api::not_found)
-        .layer(DefaultBodyLimit::disable())
-        .with_state(inner)
-}
-
-/// Accepts until `shutdown`, then closes everything.
+/// Serves `router` on every accepted connection until `shutdown`, then closes everything.
 pub async fn accept_loop(net: Arc<Net>, router: Router, shutdown: CancellationToken) {
     loop {
         let accepted = tokio::select! {

@@ -4,7 +4,7 @@ mod sim_support;
 
 use std::time::Duration;
 
-use freshtap::simulator::{SimAccount, SimulatorConfig};
+use clevertap_sim::{SimAccount, SimulatorConfig};
 use serde_json::{Value, json};
 use sim_support::*;
 

@@ -7,6 +7,8 @@ use axum::body::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::deletions::DeleteStats;
+
 /// How a logged `/1/upload` request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,7 +53,8 @@ pub struct ReceivedRequest {
     pub finished_us: Option<u64>,
 }
 
-/// Per-account counters.
+/// Per-account counters. `in_flight` counts requests admitted under the cap; the `attempted`
+/// counts include those refused with 429, so they show what the sender put on the wire.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct AccountStats {
     pub requests: u64,
@@ -63,6 +66,13 @@ pub struct AccountStats {
     pub peak_in_flight: usize,
     pub in_flight_attempted: usize,
     pub peak_in_flight_attempted: usize,
+    /// The most requests of this account in flight at once, 429-refused ones included (the
+    /// same figure as `peak_in_flight_attempted`): a sender that respects the cap keeps it at
+    /// or below `max_in_flight`.
+    pub max_in_flight_seen: usize,
+    /// Requests refused with 429 because `max_in_flight` were already in flight (a 429 from
+    /// `fail_next` or `error_rates` is not counted here, only in `by_status`).
+    pub throttled: u64,
 }
 
 /// Snapshot of the simulator's counters (also `GET /_sim/stats`).
@@ -87,6 +97,8 @@ pub struct SimStats {
     pub profiles: usize,
     pub events: u64,
     pub accounts: BTreeMap<String, AccountStats>,
+    /// `POST /1/delete/profiles.json`, counted apart from uploads.
+    pub deletes: DeleteStats,
 }
 
 struct LogEntry {
@@ -157,6 +169,7 @@ impl Book {
                 in_flight_attempted: acc.in_flight_attempted,
                 peak_in_flight: acc.in_flight,
                 peak_in_flight_attempted: acc.in_flight_attempted,
+                max_in_flight_seen: acc.in_flight_attempted,
                 ..AccountStats::default()
             };
         }
@@ -188,12 +201,15 @@ impl Book {
             acc.in_flight_attempted += 1;
             acc.peak_in_flight_attempted =
                 acc.peak_in_flight_attempted.max(acc.in_flight_attempted);
+            acc.max_in_flight_seen = acc.peak_in_flight_attempted;
             if acc.in_flight < max_in_flight {
                 admitted = true;
                 acc.in_flight += 1;
                 acc.peak_in_flight = acc.peak_in_flight.max(acc.in_flight);
                 s.in_flight += 1;
                 s.peak_in_flight = s.peak_in_flight.max(s.in_flight);
+            } else {
+                acc.throttled += 1;
             }
         }
         if self.log.len() >= self.history_limit {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Number, Value};
 
-use super::validate::Accepted;
+use crate::validate::Accepted;
 
 /// Accepted records, applied in order. `history_limit` bounds the record and event logs
 /// (oldest dropped); profiles are kept unless `store_profiles` is off.
@@ -95,6 +95,11 @@ impl Store {
 
     pub fn profile(&self, key: &str) -> Option<Value> {
         self.profiles.get(key).map(|p| Value::Object(p.clone()))
+    }
+
+    /// Removes the profile stored under `key`; true when there was one.
+    pub fn remove_profile(&mut self, key: &str) -> bool {
+        self.profiles.remove(key).is_some()
     }
 
     pub fn profile_count(&self) -> usize {

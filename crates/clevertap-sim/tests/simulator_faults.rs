@@ -4,7 +4,7 @@ mod sim_support;
 
 use std::time::Duration;
 
-use freshtap::simulator::{RequestOutcome, Simulator, SimulatorConfig};
+use clevertap_sim::{RequestOutcome, Simulator, SimulatorConfig};
 use serde_json::{Value, json};
 use sim_support::*;
 
@@ -63,6 +63,8 @@ async fn concurrency_cap_answers_429_and_peak_stays_at_15() {
     assert!(stats.peak_in_flight <= 15, "{stats:?}");
     assert!(stats.peak_in_flight_attempted > 15, "{stats:?}");
     assert_eq!(stats.accounts[ACC].peak_in_flight, stats.peak_in_flight);
+    assert_eq!(stats.accounts[ACC].throttled, rejected as u64);
+    assert!(stats.accounts[ACC].max_in_flight_seen > 15, "{stats:?}");
     assert_eq!(stats.in_flight, 0);
     sim.shutdown().await;
 }

@@ -1,4 +1,5 @@
-//! The `/_sim/*` inspection and control endpoints (stats, profiles, events, requests, faults, reset).
+//! The `/_sim/*` inspection and control endpoints (stats, profiles, events, requests, deletions,
+//! faults, reset).
 
 use std::sync::Arc;
 
@@ -9,8 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::faults::FaultsRequest;
-use super::{Inner, lock};
+use crate::fault_request::FaultsRequest;
+use crate::locks::lock;
+use crate::state::Inner;
 
 /// `GET /_sim/stats`.
 pub async fn stats(State(inner): State<Arc<Inner>>) -> Response {
@@ -41,13 +43,20 @@ pub async fn requests(State(inner): State<Arc<Inner>>) -> Response {
     Json(json!({"count": requests.len(), "requests": requests})).into_response()
 }
 
+/// `GET /_sim/deletions`: every deleted identity or guid, in order.
+pub async fn deletions(State(inner): State<Arc<Inner>>) -> Response {
+    let deletions = lock(&inner.deletions).deletions();
+    Json(json!({"count": deletions.len(), "deletions": deletions})).into_response()
+}
+
 /// `GET /_sim/faults`: the current settings.
 pub async fn get_faults(State(inner): State<Arc<Inner>>) -> Response {
     Json(inner.faults.snapshot()).into_response()
 }
 
 /// `POST /_sim/faults`, e.g. `{"fail_next":{"n":2,"status":503},"latency_ms":50,
-/// "error_rates":{"500":0.1},"outage_secs":3,"hang_next":1}`; answers the new settings.
+/// "error_rates":{"500":0.1},"outage_secs":3,"hang_next":1}`, with `"account":"<id>"` to scope
+/// the request faults to one account; answers the new settings, or 400 with the reason.
 pub async fn set_faults(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let request: FaultsRequest = if body.iter().all(u8::is_ascii_whitespace) {
         FaultsRequest::default()
@@ -60,8 +69,10 @@ pub async fn set_faults(State(inner): State<Arc<Inner>>, body: Bytes) -> Respons
             }
         }
     };
-    inner.faults.apply(request);
-    Json(inner.faults.snapshot()).into_response()
+    match inner.faults.apply(request) {
+        Ok(()) => Json(inner.faults.snapshot()).into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, Json(json!({"error": error}))).into_response(),
+    }
 }
 
 /// `POST /_sim/reset`: store, counters, request log and faults cleared.

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use freshtap::simulator::{Simulator, SimulatorConfig};
+use clevertap_sim::{Simulator, SimulatorConfig};
 use serde_json::{Value, json};
 
 pub const ACC: &str = "SIM-ACC-001";

@@ -5,30 +5,24 @@ use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::faults::{Action, Decision};
-use super::json::{
-    error_response, error_text, json_response, mask_identity, mask_secret, to_bytes,
-};
-use super::server::ConnCtl;
-use super::stats::{Finish, RequestOutcome};
-use super::validate::{Rules, Unprocessed, judge};
-use super::{Inner, lock};
+use crate::answer::upload_answer;
+use crate::fault_set::{Action, Decision};
+use crate::gate::{self, Gate, header};
+use crate::json::{error_response, error_text, json_response, mask_identity, mask_secret};
+use crate::locks::lock;
+use crate::net::ConnCtl;
+use crate::state::Inner;
+use crate::stats::{Finish, RequestOutcome};
+use crate::validate::{Rules, judge};
 
 #[derive(Deserialize)]
 struct Envelope {
     d: Vec<Value>,
-}
-
-#[derive(Serialize)]
-struct Answer<'a> {
-    status: &'a str,
-    processed: usize,
-    unprocessed: &'a [Unprocessed],
 }
 
 /// One request's flight: releases its in-flight slot and completes its log entry when dropped,
@@ -84,14 +78,7 @@ impl Flight {
     /// Marks the outcome, closes the connection without an answer and never resolves.
     async fn vanish(self, outcome: RequestOutcome, ctl: Option<ConnCtl>) -> Response {
         lock(&self.inner.book).mark(self.seq, outcome);
-        if outcome != RequestOutcome::Hung
-            && let Some(ctl) = ctl
-        {
-            ctl.drop.cancel();
-        }
-        // Held until the connection task drops this future (client gone, outage, shutdown).
-        let _flight = self;
-        std::future::pending::<Response>().await
+        gate::vanish(self, outcome, ctl).await
     }
 }
 
@@ -99,13 +86,6 @@ impl Drop for Flight {
     fn drop(&mut self) {
         self.end(None, RequestOutcome::Abandoned);
     }
-}
-
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
 }
 
 /// `POST /1/upload` (any host).
@@ -126,6 +106,7 @@ pub async fn upload(State(inner): State<Arc<Inner>>, request: Request) -> Respon
         cfg.max_in_flight,
         tick,
     );
+    inner.notify.notify_waiters();
     let flight = Flight {
         inner: Arc::clone(&inner),
         seq: admission.seq,
@@ -149,18 +130,11 @@ pub async fn upload(State(inner): State<Arc<Inner>>, request: Request) -> Respon
         return flight.fail(429, error_text(429));
     }
 
-    let decision = inner.faults.decide();
-    if !decision.latency.is_zero() {
-        tokio::time::sleep(decision.latency).await;
-    }
-    if inner.net.in_outage() {
-        return flight.vanish(RequestOutcome::DroppedByOutage, ctl).await;
-    }
-    match decision.action {
-        Action::Fail(status) => return flight.fail(status, error_text(status)),
-        Action::Hang => return flight.vanish(RequestOutcome::Hung, ctl).await,
-        Action::Normal | Action::StoreThenDrop => {}
-    }
+    let decision = match gate::pass(&inner, account).await {
+        Gate::Open(decision) => decision,
+        Gate::Fail(status) => return flight.fail(status, error_text(status)),
+        Gate::Vanish(outcome) => return flight.vanish(outcome, ctl).await,
+    };
     if too_large {
         return flight.fail(413, error_text(413));
     }
@@ -202,14 +176,7 @@ async fn process(
     flight.processed = judged.accepted.len();
     flight.unprocessed = judged.unprocessed.len();
 
-    let body = to_bytes(
-        &Answer {
-            status: judged.status(),
-            processed: judged.accepted.len(),
-            unprocessed: &judged.unprocessed,
-        },
-        cfg.space_padded,
-    );
+    let body = upload_answer(cfg.answer_shape, &judged, cfg.space_padded);
     let dry_run = query.is_some_and(|q| q.split('&').any(|p| p == "dryRun=1"));
     if !dry_run && !judged.accepted.is_empty() {
         if cfg.log_records {

@@ -1,11 +1,11 @@
-//! Unit tests of the per-record checks: reference fixtures F1–F8 and one case per code.
+//! Unit tests of the per-record checks: recorded CleverTap exchanges F1–F8 and one case per code.
 
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::SimulatorConfig;
-use super::validate::{Rules, check_credentials, judge};
+use crate::config::SimulatorConfig;
+use crate::validate::{Rules, check_credentials, judge};
 
 const FIXTURES: &str = r#"
 {"id":"F1","req":{"d":[{"identity":4,"ts":1488816779,"type":"profile","profileData":{"Name":"Ada Pell","Email":"ada.pell@example.com","Phone":"+35929870412","Gender":"F","Age":"18"}},{"identity":5,"ts":1488816779,"type":"profile","profileData":{"Name":"Ben Okafor","Phone":"+35929870413"}}]},"status":200,"resp":{"status":"success","processed":2,"unprocessed":[]},"expect":["delivered","delivered"]}
