@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -36,15 +39,14 @@ pub struct Limits {
 pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: CancellationToken) {
     let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let connections = TaskTracker::new();
-    let service = TowerToHyperService::new(router);
     let mut refused = Refused::default();
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of descriptors, most likely: wait a moment rather than spin.
                 tracing::warn!(error = %error, "accept failed");
@@ -58,10 +60,10 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: 
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = service.clone();
+        let service = router.clone();
         let stop = stop.clone();
         connections.spawn(async move {
-            connection(stream, service, limits, stop).await;
+            connection(stream, peer, service, limits, stop).await;
             drop(permit);
         });
     }
@@ -76,10 +78,13 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: 
 
 async fn connection(
     stream: TcpStream,
-    service: TowerToHyperService<Router>,
+    peer: SocketAddr,
+    router: Router,
     limits: Limits,
     stop: CancellationToken,
 ) {
+    // Handlers read the client's address as axum's `ConnectInfo` (the audit log, say).
+    let service = TowerToHyperService::new(router.layer(axum::Extension(ConnectInfo(peer))));
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Tracked {
         inner: stream,
