@@ -4,6 +4,7 @@ mod admin;
 mod delivery;
 mod health;
 mod holds;
+mod hostile;
 mod intake;
 mod mapping;
 mod pause;
