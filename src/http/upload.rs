@@ -98,16 +98,7 @@ async fn store(
         message: error.message,
         dead_letter_id: None,
     })?;
-    let records = match parsed.value.get("d").and_then(Value::as_array) {
-        Some(records) if records.len() <= MAX_RECORDS => records.clone(),
-        Some(records) => {
-            return Err(ApiError::BadRequest(format!(
-                "{} records: CleverTap takes at most {MAX_RECORDS} per request",
-                records.len()
-            )));
-        }
-        None => return Err(ApiError::BadRequest("no array `d`".into())),
-    };
+    let records = records_of(&parsed.value)?;
     if parsed.repaired {
         app.metrics.body_repaired(&route.name);
     }
@@ -123,15 +114,7 @@ async fn store(
     }
     let mut row = new_row(app, route, BodyKind::Json, bytes.to_vec());
     let refusals = judge(route, &parsed.value, row.received_at_ms / 1000);
-    for (index, refusal) in refusals.iter().enumerate() {
-        if let Some((code, error)) = refusal {
-            row.refused.push(NewDeadLetter {
-                record_index: u32::try_from(index).ok(),
-                code: DeadCode::Refused(*code),
-                reason: format!("{error}Skipped record number : {}", index + 1),
-            });
-        }
-    }
+    row.refused = dead_letters(&refusals);
     row.finished = row.refused.len() == records.len();
     row.dedup = crate::mapping::dedup_safe(&parsed.value);
     row.order_keys = order_keys(route, &parsed.value, &row.body_hash);
@@ -153,6 +136,34 @@ async fn store(
         answer["duplicate"] = Value::Bool(true);
     }
     Ok(Json(answer).into_response())
+}
+
+/// The records of `{"d":[…]}`; CleverTap refuses a body without them, or with too many.
+fn records_of(body: &Value) -> Result<Vec<Value>, ApiError> {
+    match body.get("d").and_then(Value::as_array) {
+        Some(records) if records.len() <= MAX_RECORDS => Ok(records.clone()),
+        Some(records) => Err(ApiError::BadRequest(format!(
+            "{} records: CleverTap takes at most {MAX_RECORDS} per request",
+            records.len()
+        ))),
+        None => Err(ApiError::BadRequest("no array `d`".into())),
+    }
+}
+
+/// The refused records as dead letters: CleverTap's code and the text its answer carries.
+fn dead_letters(refusals: &[Option<(u16, String)>]) -> Vec<NewDeadLetter> {
+    refusals
+        .iter()
+        .enumerate()
+        .filter_map(|(index, refusal)| {
+            let (code, error) = refusal.as_ref()?;
+            Some(NewDeadLetter {
+                record_index: u32::try_from(index).ok(),
+                code: DeadCode::Refused(*code),
+                reason: format!("{error}Skipped record number : {}", index + 1),
+            })
+        })
+        .collect()
 }
 
 /// CleverTap's verdict on each record, by CleverTap's rules: `None` when it would be taken.

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::mapping::RecordOutcome;
+use crate::mapping::{RecordOutcome, Rendered};
 use crate::queue::{Claimed, DeadCode, NewDeadLetter};
 use crate::state::AppState;
 use crate::webhook;
@@ -96,33 +96,13 @@ fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
         dead: Vec::new(),
         taken: true,
     };
-    let row = &plan.row;
-    let Some(route) = app.routes.resolve(&row.route) else {
-        plan.dead.push(whole_row(
-            DeadCode::RenderError,
-            format!(
-                "route {} is no longer configured; configure it and replay",
-                row.route
-            ),
-        ));
-        return (plan, Vec::new());
-    };
-    let parsed = match webhook::parse(row.kind, &row.body) {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            plan.dead
-                .push(whole_row(DeadCode::InvalidBody, error.message));
+    let rendered = match read(app, &plan.row) {
+        Ok(rendered) => rendered,
+        Err(dead) => {
+            plan.dead.push(dead);
             return (plan, Vec::new());
         }
     };
-    let rendered = route
-        .mapping
-        .render(&parsed.value, row.received_at_ms / 1000);
-    for dropped in &rendered.dropped {
-        app.metrics.field_dropped(&dropped.field);
-        tracing::warn!(request_id = %row.request_id, field = %dropped.field, value = %app.pii.any(&dropped.value),
-            reason = %dropped.reason, "invalid field dropped; the record goes on");
-    }
     let mut items = Vec::new();
     for (i, outcome) in rendered.records.into_iter().enumerate() {
         let record = u32::try_from(i).unwrap_or(u32::MAX);
@@ -140,16 +120,15 @@ fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
                 });
             }
             RecordOutcome::Skip => plan.delivered.push(record),
+            // What CleverTap would answer for this record, so nothing is sent to be refused.
             RecordOutcome::Refused { code, error } => {
-                // What CleverTap would answer for this record, so nothing is sent to be refused.
-                let reason = format!("{error}Skipped record number : {}", i + 1);
-                tracing::warn!(request_id = %plan.row.request_id, record, code, reason = %reason,
-                    "record refused by CleverTap's rules; dead-lettered");
-                plan.dead.push(NewDeadLetter {
-                    record_index: Some(record),
-                    code: DeadCode::Refused(code),
+                let reason = format!("{error}Skipped record number : {}", record + 1);
+                plan.dead.push(dead_record(
+                    &plan.row,
+                    record,
+                    DeadCode::Refused(code),
                     reason,
-                });
+                ));
             }
             RecordOutcome::Dead { code, reason } => {
                 let code = if code == "render_error" {
@@ -157,17 +136,46 @@ fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
                 } else {
                     DeadCode::InvalidRecord
                 };
-                tracing::warn!(request_id = %plan.row.request_id, record, code = %code, reason = %reason,
-                    "record not sendable; dead-lettered");
-                plan.dead.push(NewDeadLetter {
-                    record_index: Some(record),
-                    code,
-                    reason,
-                });
+                plan.dead.push(dead_record(&plan.row, record, code, reason));
             }
         }
     }
     (plan, items)
+}
+
+/// The row's body rendered through its route; a whole-row dead letter when it cannot be.
+fn read(app: &AppState, row: &Claimed) -> Result<Rendered, NewDeadLetter> {
+    let Some(route) = app.routes.resolve(&row.route) else {
+        return Err(whole_row(
+            DeadCode::RenderError,
+            format!(
+                "route {} is no longer configured; configure it and replay",
+                row.route
+            ),
+        ));
+    };
+    let parsed = webhook::parse(row.kind, &row.body)
+        .map_err(|error| whole_row(DeadCode::InvalidBody, error.message))?;
+    let rendered = route
+        .mapping
+        .render(&parsed.value, row.received_at_ms / 1000);
+    for dropped in &rendered.dropped {
+        app.metrics.field_dropped(&dropped.field);
+        tracing::warn!(request_id = %row.request_id, field = %dropped.field, value = %app.pii.any(&dropped.value),
+            reason = %dropped.reason, "invalid field dropped; the record goes on");
+    }
+    Ok(rendered)
+}
+
+/// A record that is not sent: refused by CleverTap's rules, or not renderable.
+fn dead_record(row: &Claimed, record: u32, code: DeadCode, reason: String) -> NewDeadLetter {
+    tracing::warn!(request_id = %row.request_id, record, code = %code, reason = %reason,
+        "record not sendable; dead-lettered");
+    NewDeadLetter {
+        record_index: Some(record),
+        code,
+        reason,
+    }
 }
 
 fn whole_row(code: DeadCode, reason: String) -> NewDeadLetter {

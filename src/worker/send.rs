@@ -55,20 +55,22 @@ pub(super) async fn send(client: &Client, items: &[Item], limits: &Limits) -> Se
         limits.max_bytes.saturating_sub(8),
     )
     .into();
-    let mut sent = Sent {
-        verdicts: vec![RecordVerdict::Release; items.len()],
-        trouble: Trouble::None,
-        delivered_any: false,
-        requests: Vec::new(),
+    let mut run = Run {
+        sent: Sent {
+            verdicts: vec![RecordVerdict::Release; items.len()],
+            trouble: Trouble::None,
+            delivered_any: false,
+            requests: Vec::new(),
+        },
+        halted: None,
+        lone_refusals: 0,
     };
-    let mut halted: Option<RecordVerdict> = None;
-    let mut lone_refusals = 0usize;
     while let Some(range) = ranges.pop_front() {
-        if halted.is_none() && Instant::now() > limits.last_start {
-            halted = Some(RecordVerdict::Release);
+        if run.halted.is_none() && Instant::now() > limits.last_start {
+            run.halted = Some(RecordVerdict::Release);
         }
-        if let Some(verdict) = &halted {
-            fill(&mut sent.verdicts, range, verdict);
+        if let Some(verdict) = &run.halted {
+            fill(&mut run.sent.verdicts, range, verdict);
             continue;
         }
         let slice = &items[range.clone()];
@@ -76,11 +78,35 @@ pub(super) async fn send(client: &Client, items: &[Item], limits: &Limits) -> Se
         let records: Vec<&[u8]> = slice.iter().map(|it| it.bytes.as_slice()).collect();
         let reply = client.upload(upload_body(&records)).await;
         let values: Vec<&Value> = slice.iter().map(|it| &it.value).collect();
-        let label = match classify(&reply, &values, SystemTime::now()) {
+        let verdict = classify(&reply, &values, SystemTime::now());
+        let label = run.judge(range, verdict, &reply, &mut ranges);
+        run.sent.requests.push((label, started.elapsed()));
+    }
+    run.finish()
+}
+
+/// A delivery's requests so far.
+struct Run {
+    sent: Sent,
+    /// Set once a request failed as a whole: what is left is not sent, and gets this.
+    halted: Option<RecordVerdict>,
+    lone_refusals: usize,
+}
+
+impl Run {
+    /// Files one request's verdict; a refused request is split into halves sent next.
+    fn judge(
+        &mut self,
+        range: Range<usize>,
+        verdict: Verdict,
+        reply: &Reply,
+        ranges: &mut VecDeque<Range<usize>>,
+    ) -> Delivery {
+        match verdict {
             Verdict::Records(list) => {
-                sent.delivered_any |= list.contains(&RecordVerdict::Delivered);
+                self.sent.delivered_any |= list.contains(&RecordVerdict::Delivered);
                 let partial = list.iter().any(|v| *v != RecordVerdict::Delivered);
-                for (slot, verdict) in sent.verdicts[range].iter_mut().zip(list) {
+                for (slot, verdict) in self.sent.verdicts[range].iter_mut().zip(list) {
                     *slot = verdict;
                 }
                 if partial {
@@ -99,21 +125,21 @@ pub(super) async fn send(client: &Client, items: &[Item], limits: &Limits) -> Se
                     count_attempt: failure != Failure::Throttled,
                     retry_after,
                 };
-                fill(&mut sent.verdicts, range, &verdict);
-                halted = Some(verdict);
-                sent.trouble = Trouble::Failed { failure, reason };
+                fill(&mut self.sent.verdicts, range, &verdict);
+                self.halted = Some(verdict);
+                self.sent.trouble = Trouble::Failed { failure, reason };
                 Delivery::Retry
             }
             Verdict::Pause { reason } => {
-                halted = Some(RecordVerdict::Release);
-                sent.trouble = Trouble::Refused(reason);
+                self.halted = Some(RecordVerdict::Release);
+                self.sent.trouble = Trouble::Refused(reason);
                 Delivery::Paused
             }
             Verdict::Bisect { reason } => {
                 if range.len() == 1 {
-                    lone_refusals += 1;
-                    sent.verdicts[range.start] = RecordVerdict::Dead {
-                        code: status_of(&reply),
+                    self.lone_refusals += 1;
+                    self.sent.verdicts[range.start] = RecordVerdict::Dead {
+                        code: status_of(reply),
                         reason,
                     };
                 } else {
@@ -123,19 +149,22 @@ pub(super) async fn send(client: &Client, items: &[Item], limits: &Limits) -> Se
                 }
                 Delivery::Refused
             }
-        };
-        sent.requests.push((label, started.elapsed()));
+        }
     }
-    if !sent.delivered_any && items.len() >= 2 && lone_refusals == items.len() {
-        // Every record alone was refused: the account or its configuration is at fault, not
-        // the records. Burn nothing.
-        sent.trouble = Trouble::Refused(
-            "CleverTap refused every record of a batch one by one (400): check the account configuration"
-                .into(),
-        );
-        sent.verdicts.fill(RecordVerdict::Release);
+
+    fn finish(mut self) -> Sent {
+        let n = self.sent.verdicts.len();
+        if !self.sent.delivered_any && n >= 2 && self.lone_refusals == n {
+            // Every record alone was refused: the account or its configuration is at fault,
+            // not the records. Burn nothing.
+            self.sent.trouble = Trouble::Refused(
+                "CleverTap refused every record of a batch one by one (400): check the account configuration"
+                    .into(),
+            );
+            self.sent.verdicts.fill(RecordVerdict::Release);
+        }
+        self.sent
     }
-    sent
 }
 
 fn fill(verdicts: &mut [RecordVerdict], range: Range<usize>, verdict: &RecordVerdict) {

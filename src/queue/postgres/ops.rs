@@ -277,39 +277,45 @@ pub async fn complete(
             .await?;
         }
         insert_dead_letters(t, id, &outcome.dead, attempts.saturating_add(1), now).await?;
-        match &outcome.next {
-            Next::Finished => {
-                execute(
-                    t,
-                    "UPDATE webhooks SET state = CASE WHEN EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = $1) \
-                     THEN 'dead' ELSE 'delivered' END, finished_at = $2, leased_until = NULL, \
-                     attempts = attempts + 1 WHERE id = $1",
-                    &[&id, &now],
-                )
-                .await?;
-                execute(t, "DELETE FROM active_keys WHERE row_id = $1", &[&id]).await?;
-            }
-            Next::Retry {
-                due_at_ms,
-                count_attempt,
-                error,
-            } => {
-                execute(
-                    t,
-                    "UPDATE webhooks SET state = 'pending', due_at = $2, leased_until = NULL, \
-                     attempts = attempts + $3, last_error = $4 WHERE id = $1",
-                    &[&id, due_at_ms, &i32::from(*count_attempt), error],
-                )
-                .await?;
-            }
-            Next::Release => {
-                execute(
-                    t,
-                    "UPDATE webhooks SET state = 'pending', due_at = $2, leased_until = NULL WHERE id = $1",
-                    &[&id, &now],
-                )
-                .await?;
-            }
+        settle_row(t, id, &outcome.next, now).await?;
+    }
+    Ok(())
+}
+
+/// The row's state after a delivery: finished, pending again with backoff, or released.
+async fn settle_row(t: &Transaction<'_>, id: i64, next: &Next, now: i64) -> Result<(), QueueError> {
+    match next {
+        Next::Finished => {
+            execute(
+                t,
+                "UPDATE webhooks SET state = CASE WHEN EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = $1) \
+                 THEN 'dead' ELSE 'delivered' END, finished_at = $2, leased_until = NULL, \
+                 attempts = attempts + 1 WHERE id = $1",
+                &[&id, &now],
+            )
+            .await?;
+            execute(t, "DELETE FROM active_keys WHERE row_id = $1", &[&id]).await?;
+        }
+        Next::Retry {
+            due_at_ms,
+            count_attempt,
+            error,
+        } => {
+            execute(
+                t,
+                "UPDATE webhooks SET state = 'pending', due_at = $2, leased_until = NULL, \
+                 attempts = attempts + $3, last_error = $4 WHERE id = $1",
+                &[&id, due_at_ms, &i32::from(*count_attempt), error],
+            )
+            .await?;
+        }
+        Next::Release => {
+            execute(
+                t,
+                "UPDATE webhooks SET state = 'pending', due_at = $2, leased_until = NULL WHERE id = $1",
+                &[&id, &now],
+            )
+            .await?;
         }
     }
     Ok(())
