@@ -7,6 +7,7 @@ use std::path::Path;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(freshtap_postgres)");
     println!("cargo::rustc-check-cfg=cfg(freshtap_nginx)");
+    println!("cargo::rustc-check-cfg=cfg(freshtap_snakeoil)");
     println!("cargo::rerun-if-env-changed=FRESHTAP_TEST_DATABASE_URL");
     println!("cargo::rerun-if-env-changed=FRESHTAP_TEST_NGINX");
     println!("cargo::rerun-if-env-changed=PATH");
@@ -15,6 +16,12 @@ fn main() {
     }
     if nginx_found() {
         println!("cargo::rustc-cfg=freshtap_nginx");
+    }
+    // Debian's self-signed server certificate, which the PostgreSQL TLS test trusts.
+    let snakeoil = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    println!("cargo::rerun-if-changed={snakeoil}");
+    if Path::new(snakeoil).is_file() {
+        println!("cargo::rustc-cfg=freshtap_snakeoil");
     }
 }
 

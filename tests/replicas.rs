@@ -2,8 +2,8 @@
 //! behind nginx with one killed by SIGKILL mid-burst; and one replica losing its database (through
 //! a TCP proxy the test cuts) and coming back.
 //!
-//! Needs `FRESHTAP_TEST_DATABASE_URL` (skipped without it) and, for the load-balancer test, nginx
-//! from Debian (`apt-get install nginx`; skipped without it). Every child process is killed when
+//! Needs `FRESHTAP_TEST_DATABASE_URL` and, for the load-balancer test, nginx from Debian
+//! (`apt-get install nginx`); `cargo test` reports them ignored without. Every child process is killed when
 //! a test ends, also on panic (`Children`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -344,15 +344,14 @@ struct Sent {
     status: Option<u16>,
 }
 
+#[cfg_attr(
+    not(all(freshtap_postgres, freshtap_nginx)),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL) and nginx"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_behind_nginx_survive_a_kill_9_mid_burst() {
-    let Some(schema) = Schema::create().await else {
-        return;
-    };
-    let Some(nginx) = nginx_binary() else {
-        eprintln!("skipped: nginx is not installed (apt-get install -y nginx)");
-        return;
-    };
+    let schema = Schema::create().await;
+    let nginx = nginx_binary().expect("nginx is not installed (apt-get install -y nginx)");
     let mut children = Children::default();
     let sim = simulator().await;
     // Requests overlap, so the account-wide limit is actually contended.
@@ -727,11 +726,13 @@ fn through_proxy(base: &str, port: u16) -> (String, String) {
     )
 }
 
+#[cfg_attr(
+    not(freshtap_postgres),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_database_fails_readiness_and_intake_until_it_is_back() {
-    let Some(schema) = Schema::create().await else {
-        return;
-    };
+    let schema = Schema::create().await;
     let mut children = Children::default();
     let (_, upstream) = through_proxy(schema.base(), 0);
     let proxy = DbProxy::start(upstream).await;

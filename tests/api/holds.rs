@@ -163,8 +163,8 @@ async fn a_stop_drains_readiness_first_while_webhooks_are_still_taken() {
 }
 
 /// Two app instances on one PostgreSQL schema: replicas as deployed, in one process.
-async fn two_replicas() -> Option<(TestApp, TestApp, Schema)> {
-    let schema = Schema::create().await?;
+async fn two_replicas() -> (TestApp, TestApp, Schema) {
+    let schema = Schema::create().await;
     let url = schema.url();
     let a = spawn_with({
         let url = url.clone();
@@ -178,7 +178,7 @@ async fn two_replicas() -> Option<(TestApp, TestApp, Schema)> {
         move |s| s.queue.url = url.into(),
     )
     .await;
-    Some((a, b, schema))
+    (a, b, schema)
 }
 
 #[cfg_attr(
@@ -187,9 +187,7 @@ async fn two_replicas() -> Option<(TestApp, TestApp, Schema)> {
 )]
 #[tokio::test]
 async fn a_pause_through_one_replica_holds_every_replica_and_either_resumes() {
-    let Some((a, b, schema)) = two_replicas().await else {
-        panic!("FRESHTAP_TEST_DATABASE_URL is not set");
-    };
+    let (a, b, schema) = two_replicas().await;
     let paused = a.admin(Method::POST, "/admin/accounts/main/pause").await;
     assert_eq!(paused.status(), StatusCode::OK);
     assert_eq!(

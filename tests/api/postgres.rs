@@ -1,6 +1,6 @@
 //! The same app on the PostgreSQL queue: delivery, outage recovery, dead letters and replay.
 //!
-//! Runs when FRESHTAP_TEST_DATABASE_URL is set (a fresh schema per test), else says it skipped.
+//! Needs FRESHTAP_TEST_DATABASE_URL (a fresh schema per test); ignored without it.
 
 use std::time::Duration;
 
@@ -12,11 +12,11 @@ use crate::test_app::{TestApp, accepted_identities, eventually, spawn_with, uplo
 
 /// The app, and its schema. Stop the app (`stop_pg`) before the schema goes: dropping the
 /// schema blocks the test's thread until every transaction on it ends.
-async fn spawn_pg() -> Option<(TestApp, Schema)> {
-    let schema = Schema::create().await?;
+async fn spawn_pg() -> (TestApp, Schema) {
+    let schema = Schema::create().await;
     let url = schema.url();
     let app = spawn_with(move |s| s.queue.url = url.into()).await;
-    Some((app, schema))
+    (app, schema)
 }
 
 async fn stop_pg(app: TestApp, schema: Schema) {
@@ -24,11 +24,13 @@ async fn stop_pg(app: TestApp, schema: Schema) {
     drop(schema);
 }
 
+#[cfg_attr(
+    not(freshtap_postgres),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL)"
+)]
 #[tokio::test]
 async fn webhooks_are_delivered_and_duplicates_refused_on_postgres() {
-    let Some((app, schema)) = spawn_pg().await else {
-        return;
-    };
+    let (app, schema) = spawn_pg().await;
     let first = app.post_webhook("contacts", &upload("pg-1")).await;
     assert_eq!(first.status(), StatusCode::ACCEPTED);
     let again = app.post_webhook("contacts", &upload("pg-1")).await;
@@ -49,11 +51,13 @@ async fn webhooks_are_delivered_and_duplicates_refused_on_postgres() {
     stop_pg(app, schema).await;
 }
 
+#[cfg_attr(
+    not(freshtap_postgres),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL)"
+)]
 #[tokio::test]
 async fn clevertap_down_then_back_loses_nothing_on_postgres() {
-    let Some((app, schema)) = spawn_pg().await else {
-        return;
-    };
+    let (app, schema) = spawn_pg().await;
     app.clevertap.faults().outage(true);
     for i in 0..15 {
         assert_eq!(
@@ -93,11 +97,13 @@ async fn clevertap_down_then_back_loses_nothing_on_postgres() {
     stop_pg(app, schema).await;
 }
 
+#[cfg_attr(
+    not(freshtap_postgres),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL)"
+)]
 #[tokio::test]
 async fn a_dead_record_is_replayed_on_postgres() {
-    let Some((app, schema)) = spawn_pg().await else {
-        return;
-    };
+    let (app, schema) = spawn_pg().await;
     app.clevertap.faults().set_record_code("pg-refused", 516);
     assert_eq!(
         app.post_webhook("contacts", &upload("pg-refused"))

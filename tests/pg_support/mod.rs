@@ -4,7 +4,9 @@
     reason = "each test binary uses a different part of the helper"
 )]
 
-const SKIPPED: &str = "skipped: FRESHTAP_TEST_DATABASE_URL is not set";
+/// Tests that use this are `#[ignore]`d at build time without the variable (build.rs), so reaching
+/// here without it means the test was run on purpose (`--ignored`): say what is missing.
+const MISSING: &str = "FRESHTAP_TEST_DATABASE_URL is not set: this test needs PostgreSQL";
 
 /// A schema of its own for one test, dropped afterwards. Every pooled connection of the queue
 /// gets `search_path` through the URL's `options`, the same way an operator would.
@@ -14,15 +16,12 @@ pub struct Schema {
 }
 
 impl Schema {
-    /// `None` (after saying so) when no test database is configured.
-    pub async fn create() -> Option<Self> {
-        let Some(base) = std::env::var("FRESHTAP_TEST_DATABASE_URL")
+    /// A new schema in the test database; panics when none is configured.
+    pub async fn create() -> Self {
+        let base = std::env::var("FRESHTAP_TEST_DATABASE_URL")
             .ok()
             .filter(|url| !url.is_empty())
-        else {
-            eprintln!("{SKIPPED}");
-            return None;
-        };
+            .expect(MISSING);
         let name = format!("freshtap_test_{}", uuid::Uuid::now_v7().simple());
         let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
             .await
@@ -32,7 +31,7 @@ impl Schema {
             .batch_execute(&format!("CREATE SCHEMA {name}"))
             .await
             .expect("create schema");
-        Some(Self { base, name })
+        Self { base, name }
     }
 
     /// The queue URL of this schema: every connection gets `search_path` through `options`.

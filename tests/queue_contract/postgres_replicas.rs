@@ -33,17 +33,19 @@ impl Schema {
     }
 }
 
-async fn two_replicas() -> Option<(Queue, Queue, Schema)> {
-    let schema = Schema::create().await?;
+async fn two_replicas() -> (Queue, Queue, Schema) {
+    let schema = Schema::create().await;
     let (a, b) = (schema.connect().await, schema.connect().await);
-    Some((a, b, schema))
+    (a, b, schema)
 }
 
+#[cfg_attr(
+    not(freshtap_postgres),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claims_never_overlap_across_replicas_and_keep_identity_order() {
-    let Some((a, b, _schema)) = two_replicas().await else {
-        return;
-    };
+    let (a, b, _schema) = two_replicas().await;
     // 40 identities with 3 webhooks each, enqueued in rounds so each identity's rows are in order.
     let mut first_round = HashSet::new();
     for round in 0..3 {
@@ -114,11 +116,13 @@ async fn claims_never_overlap_across_replicas_and_keep_identity_order() {
     assert_eq!(a.stats().await.expect("stats").delivered, 120);
 }
 
+#[cfg_attr(
+    not(freshtap_postgres),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL)"
+)]
 #[tokio::test]
 async fn a_row_committed_late_with_a_lower_id_waits_for_the_leased_row_of_its_identity() {
-    let Some((a, b, schema)) = two_replicas().await else {
-        return;
-    };
+    let (a, b, schema) = two_replicas().await;
     // Replica B took an id, replica A committed a later row of the same identity and it was
     // claimed; only then does B's row (lower id) commit.
     accepted(
@@ -162,11 +166,13 @@ async fn a_row_committed_late_with_a_lower_id_waits_for_the_leased_row_of_its_id
     assert_eq!(next.iter().map(|c| c.id).collect::<Vec<_>>(), vec![lower]);
 }
 
+#[cfg_attr(
+    not(freshtap_postgres),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dedup_holds_across_replicas() {
-    let Some((a, b, _schema)) = two_replicas().await else {
-        return;
-    };
+    let (a, b, _schema) = two_replicas().await;
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let q = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -202,11 +208,13 @@ async fn dedup_holds_across_replicas() {
     assert_eq!(a.stats().await.expect("stats").pending, 1);
 }
 
+#[cfg_attr(
+    not(freshtap_postgres),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slots_are_an_account_total_across_replicas() {
-    let Some((a, b, _schema)) = two_replicas().await else {
-        return;
-    };
+    let (a, b, _schema) = two_replicas().await;
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let q = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -246,11 +254,13 @@ async fn slots_are_an_account_total_across_replicas() {
     );
 }
 
+#[cfg_attr(
+    not(freshtap_postgres),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL)"
+)]
 #[tokio::test]
 async fn an_expired_slot_is_reclaimed() {
-    let Some((a, b, _schema)) = two_replicas().await else {
-        return;
-    };
+    let (a, b, _schema) = two_replicas().await;
     let ttl = Duration::from_millis(300);
     assert!(
         a.acquire_slot("main", 1, ttl)
@@ -282,11 +292,13 @@ async fn an_expired_slot_is_reclaimed() {
     }
 }
 
+#[cfg_attr(
+    not(freshtap_postgres),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL)"
+)]
 #[tokio::test]
 async fn an_enqueue_on_one_replica_wakes_the_other() {
-    let Some((a, b, _schema)) = two_replicas().await else {
-        return;
-    };
+    let (a, b, _schema) = two_replicas().await;
     let mut woken = b.subscribe();
     woken.borrow_and_update();
     a.enqueue(webhook("wake", &["wake@x"]), WINDOW)
@@ -299,11 +311,13 @@ async fn an_enqueue_on_one_replica_wakes_the_other() {
     assert_eq!(b.claim("main", 10, LEASE).await.expect("claim").len(), 1);
 }
 
+#[cfg_attr(
+    not(freshtap_postgres),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_starting_together_migrate_once() {
-    let Some(schema) = Schema::create().await else {
-        return;
-    };
+    let schema = Schema::create().await;
     let url = schema.url();
     let starts: Vec<_> = (0..4)
         .map(|_| {
@@ -344,19 +358,14 @@ async fn a_bad_url_error_hides_the_password() {
 /// TLS: with `sslmode=require` the server's certificate is verified (here Debian's self-signed
 /// "snakeoil" cert for `localhost`, trusted through `queue.tls_ca_file`) and the session is
 /// encrypted; a certificate that does not match the host is refused, never used unverified.
+#[cfg_attr(
+    not(all(freshtap_postgres, freshtap_snakeoil)),
+    ignore = "needs FRESHTAP_TEST_DATABASE_URL and the server certificate /etc/ssl/certs/ssl-cert-snakeoil.pem"
+)]
 #[tokio::test]
 async fn postgres_tls_is_verified_and_used() {
     let snakeoil = std::path::Path::new("/etc/ssl/certs/ssl-cert-snakeoil.pem");
-    if !snakeoil.exists() {
-        eprintln!(
-            "skipped: no server certificate at {} to trust",
-            snakeoil.display()
-        );
-        return;
-    }
-    let Some(schema) = Schema::create().await else {
-        return;
-    };
+    let schema = Schema::create().await;
     let app_name = format!("freshtap_tls_{}", uuid::Uuid::now_v7().simple());
     let with_tls = |base: &str| {
         let separator = if base.contains('?') { '&' } else { '?' };
