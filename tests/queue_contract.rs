@@ -4,6 +4,8 @@
 //! is reported ignored otherwise; the PostgreSQL-only tests (two replicas on one database) are in
 //! `queue_contract/postgres_replicas.rs`.
 
+#[path = "queue_contract/activity.rs"]
+mod activity;
 #[path = "queue_contract/holds.rs"]
 mod holds;
 #[path = "pg_support/mod.rs"]
@@ -11,6 +13,7 @@ mod pg_support;
 #[path = "queue_contract/postgres_replicas.rs"]
 mod postgres_replicas;
 
+use activity::*;
 use holds::*;
 
 use std::time::Duration;
@@ -396,6 +399,8 @@ macro_rules! contract {
             a_due_probe_is_taken_by_one_caller,
             records_refused_at_intake_are_dead_letters_from_the_start,
             a_body_that_is_not_deduplicated_is_stored_twice,
+            activity_counts_received_and_finished_rows_in_their_buckets,
+            activity_of_a_quiet_span_is_every_bucket_empty,
         ]);
     };
     (@tests $backend:ident, $open:expr, $needs:ident, [$($behaviour:ident),* $(,)?]) => {

@@ -2,11 +2,13 @@
 
 pub mod admin;
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod intake;
 pub mod metrics;
+pub mod openapi;
 pub mod serve;
 pub mod upload;
 
@@ -21,25 +23,31 @@ use tracing::Instrument;
 
 use crate::state::AppState;
 use error::{ApiError, REQUEST_ID};
+pub use openapi::ROUTES;
 
-/// The public router: intake and health, plus admin and metrics unless they have their own
-/// listener (`server.admin_bind`).
+/// The public router: intake, health and `/openapi.json`, plus admin, console and metrics
+/// unless they have their own listener (`server.admin_bind`).
 pub fn router(state: AppState, with_admin: bool) -> Router {
-    let mut router = intake::router().merge(health::router());
+    let mut router = intake::router()
+        .merge(health::router())
+        .merge(openapi::router());
     if with_admin {
         router = router
             .merge(admin::router(state.clone()))
+            .merge(console::router(state.clone()))
             .merge(metrics::router());
     }
     layered(router, state)
 }
 
-/// The separate admin listener's router: admin, metrics and health.
+/// The separate admin listener's router: admin, console, metrics, health and `/openapi.json`.
 pub fn admin_router(state: AppState) -> Router {
     layered(
         admin::router(state.clone())
+            .merge(console::router(state.clone()))
             .merge(metrics::router())
-            .merge(health::router()),
+            .merge(health::router())
+            .merge(openapi::router()),
         state,
     )
 }

@@ -9,6 +9,7 @@
 //! accepted enqueue, a completed delivery — released rows and unblocked identities —, a replay,
 //! a lifted hold) wakes the workers of every replica; nothing else does.
 
+mod activity;
 mod health;
 mod model;
 mod postgres;
@@ -20,8 +21,10 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 use crate::body::BodyKind;
+use crate::clock::duration_ms;
 use crate::config::QueueSettings;
 
+pub(crate) use activity::{ActivityCounts, Counted};
 pub use health::Health;
 pub use model::*;
 pub use postgres::PostgresQueue;
@@ -186,6 +189,20 @@ impl Queue {
 
     pub async fn stats(&self) -> Result<Stats, QueueError> {
         dispatch!(self, q => q.stats().await)
+    }
+
+    /// `buckets` consecutive buckets of `width` from `since_ms`: the rows received in each, and
+    /// the rows that finished in each, by how (delivered or dead). Every bucket is present,
+    /// empty ones with zeros; rows outside the span are not counted.
+    pub async fn activity(
+        &self,
+        since_ms: i64,
+        width: Duration,
+        buckets: usize,
+    ) -> Result<Vec<ActivityBucket>, QueueError> {
+        let width_ms = duration_ms(width).max(1);
+        let counts = dispatch!(self, q => q.activity(since_ms, width_ms, buckets).await)?;
+        Ok(counts.into_buckets(since_ms, width_ms, buckets))
     }
 
     pub async fn dead_letters(

@@ -192,6 +192,18 @@ impl Stats {
     }
 }
 
+/// Rows received, and rows finished (delivered or dead), in one time bucket: the console's
+/// intake and delivery over the last hour. A row counts where its latest finish falls (a
+/// replayed row that finishes again moves).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActivityBucket {
+    /// Start of the bucket, ms since the epoch.
+    pub start_ms: i64,
+    pub received: u64,
+    pub delivered: u64,
+    pub dead: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
     pub id: i64,

@@ -1,6 +1,7 @@
 //! Integration tests: the real app on port 0 against the in-process CleverTap simulator.
 
 mod admin;
+mod console;
 mod delivery;
 mod health;
 mod holds;

@@ -7,6 +7,7 @@
 //! LISTENs and bumps the counter `subscribe()` returns. With `sslmode=require` in the URL
 //! connections use TLS, verified against the system's trust store plus `queue.tls_ca_file`.
 
+mod activity;
 mod admin;
 mod connect;
 mod holds;
@@ -140,6 +141,16 @@ impl PostgresQueue {
 
     pub async fn stats(&self) -> Result<Stats, QueueError> {
         self.tx(async |t| admin::stats(t).await).await
+    }
+
+    pub(crate) async fn activity(
+        &self,
+        since: i64,
+        width: i64,
+        buckets: usize,
+    ) -> Result<super::ActivityCounts, QueueError> {
+        self.tx(async |t| activity::activity(t, since, width, buckets).await)
+            .await
     }
 
     pub async fn dead_letters(

@@ -23,6 +23,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../../../migrations/postgres/0002_holds.sql"),
     ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/0003_activity.sql"),
+    ),
 ];
 /// Advisory lock class of the migration transaction (replicas starting together); the second
 /// key is the schema, since advisory locks are database-wide.

@@ -7,6 +7,7 @@
 //! that fails (disk full, I/O error) fails every job of its group and marks the queue faulty
 //! until a later commit succeeds.
 
+mod activity;
 mod admin;
 mod holds;
 mod open;
@@ -119,6 +120,16 @@ impl SqliteQueue {
 
     pub async fn stats(&self) -> Result<Stats, QueueError> {
         self.call(admin::stats).await
+    }
+
+    pub(crate) async fn activity(
+        &self,
+        since: i64,
+        width: i64,
+        buckets: usize,
+    ) -> Result<super::ActivityCounts, QueueError> {
+        self.call(move |c| activity::activity(c, since, width, buckets))
+            .await
     }
 
     pub async fn dead_letters(

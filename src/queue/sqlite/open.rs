@@ -12,6 +12,10 @@ use crate::queue::QueueError;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../../migrations/sqlite/0002_holds.sql")),
+    (
+        3,
+        include_str!("../../../migrations/sqlite/0003_activity.sql"),
+    ),
 ];
 
 pub(super) fn connection(path: &str) -> Result<Connection, QueueError> {
