@@ -6,6 +6,7 @@ pub mod console;
 pub mod error;
 pub mod extract;
 pub mod health;
+mod ingest;
 pub mod intake;
 pub mod metrics;
 pub mod openapi;
@@ -29,6 +30,7 @@ pub use openapi::ROUTES;
 /// unless they have their own listener (`server.admin_bind`).
 pub fn router(state: AppState, with_admin: bool) -> Router {
     let mut router = intake::router()
+        .merge(upload::router())
         .merge(health::router())
         .merge(openapi::router());
     if with_admin {

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::auth;
 use super::error::ApiError;
-use super::intake::{commit, intake_slot, new_row, order_keys, outcome_of, read_body};
+use super::ingest::{commit, intake_slot, new_row, order_keys, outcome_of, read_body};
 use crate::clevertap::answer::{error_envelope, upload_answer};
 use crate::mapping::RecordOutcome;
 use crate::metrics::Intake;
@@ -28,7 +28,9 @@ use crate::webhook::{self, BodyKind};
 const MAX_RECORDS: usize = 1000;
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/1/upload", post(upload))
+    Router::new()
+        .route("/1/upload", post(upload))
+        .layer(axum::extract::DefaultBodyLimit::disable())
 }
 
 async fn upload(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -47,7 +49,7 @@ async fn upload(State(app): State<AppState>, headers: HeaderMap, body: Body) -> 
         return envelope(StatusCode::UNAUTHORIZED, "Account ID is not valid");
     };
     if !auth::passcode_ok(&headers, &account.passcode) {
-        super::intake::unauthorized(&app, &route.name, &headers);
+        super::ingest::unauthorized(&app, &route.name, &headers);
         return envelope(StatusCode::UNAUTHORIZED, "Invalid Credentials");
     }
     let response = match store(&app, route, &headers, body).await {

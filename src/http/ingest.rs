@@ -1,0 +1,127 @@
+//! What webhook intake and the drop-in share: a bounded body read that holds no slot while the
+//! client drips, load shedding, the new row, its order keys, and a commit that is counted even
+//! when the client leaves.
+
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::auth;
+use super::error::{ApiError, current_request_id};
+use crate::clock::{hours_ms, now_ms};
+use crate::metrics::Intake;
+use crate::queue::{Enqueued, NewWebhook, QueueError};
+use crate::routes::Route;
+use crate::state::AppState;
+use crate::webhook::{self, BodyKind};
+
+pub(super) fn unauthorized(app: &AppState, route: &str, headers: &HeaderMap) -> Response {
+    app.metrics.webhook(route, Intake::Unauthorized);
+    // Header names only: a mistyped header name is the usual cause, values are secrets.
+    tracing::warn!(route = %route, headers = %auth::header_names(headers), "webhook refused: missing or wrong token");
+    ApiError::Unauthorized.into_response()
+}
+
+pub(super) fn outcome_of(error: &ApiError) -> Intake {
+    match error {
+        ApiError::TooLarge(_) => Intake::TooLarge,
+        ApiError::UnsupportedType(_) => Intake::UnsupportedType,
+        ApiError::InvalidBody { .. } => Intake::InvalidBody,
+        ApiError::Overloaded => Intake::Overloaded,
+        _ => Intake::Unavailable,
+    }
+}
+
+/// Reads the whole body, at most `limit` bytes, before anything else is held: a client that
+/// drips its body holds no intake slot meanwhile (the request timeout bounds the wait).
+pub(super) async fn read_body(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    if app.shutting_down() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    to_bytes(body, limit).await.map_err(|error| {
+        let too_large = std::error::Error::source(&error)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::TooLarge(limit)
+        } else {
+            ApiError::BadRequest("the request body could not be read".into())
+        }
+    })
+}
+
+/// One of the `server.max_concurrent_requests` slots, held until the commit: past the bound,
+/// shed load now (503 `overloaded`) rather than queue in memory.
+pub(super) fn intake_slot(app: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
+    app.intake_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded)
+}
+
+/// A row for `route` received now.
+pub(super) fn new_row(app: &AppState, route: &Route, kind: BodyKind, body: Vec<u8>) -> NewWebhook {
+    let received_at_ms = now_ms();
+    NewWebhook {
+        route: route.name.clone(),
+        account: route.account.clone(),
+        kind,
+        body_hash: webhook::body_hash(&body),
+        body,
+        dedup: true,
+        request_id: current_request_id(),
+        received_at_ms,
+        deadline_ms: received_at_ms + hours_ms(app.settings.delivery.max_age_hours),
+        order_keys: Vec::new(),
+        refused: Vec::new(),
+        finished: false,
+    }
+}
+
+/// The records' identities (per-identity order), or the body hash when none can be found.
+pub(super) fn order_keys(route: &Route, body: &serde_json::Value, hash: &[u8; 32]) -> Vec<String> {
+    let keys = route.mapping.order_keys(body);
+    if keys.is_empty() {
+        vec![hex::encode(hash)]
+    } else {
+        keys
+    }
+}
+
+/// Commits `row` and counts the outcome (`accepted_as` when stored). The commit runs in a task
+/// of its own, so a client that goes away before reading its answer does not stop the count:
+/// every committed webhook is counted.
+pub(super) async fn commit(
+    app: &AppState,
+    row: NewWebhook,
+    accepted_as: Intake,
+) -> Result<Enqueued, QueueError> {
+    let window = Duration::from_secs(app.settings.queue.dedup_window_secs);
+    let app = app.clone();
+    let task = tokio::spawn(async move {
+        let route = row.route.clone();
+        let outcome = app.queue.enqueue(row, window).await;
+        // An error is counted by the caller, with its answer.
+        match &outcome {
+            Ok(Enqueued::Accepted(_)) => app.metrics.webhook(&route, accepted_as),
+            Ok(Enqueued::Duplicate(_)) => app.metrics.webhook(&route, Intake::Duplicate),
+            Err(_) => {}
+        }
+        outcome
+    });
+    task.await.map_err(|_| QueueError::Closed)?
+}
