@@ -150,7 +150,7 @@ passcode = "sim-passcode"
 token = "bench-token"
 admin_token = "bench-admin"
 [log]
-level = "warn"
+level = "info"
 [server]
 shutdown_grace_secs = 5
 EOF
@@ -168,10 +168,10 @@ start_sim() { # NAME [simulate-clevertap args]: sets SIM_PID, SIM_URL
 start_relay() { # NAME QUEUE_URL [VAR=value...]: sets RELAY_PID, RELAY_URL
     local name=$1 queue=$2; shift 2
     local port; port=$(free_port)
-    note_command "FRESHTAP__LOG__LEVEL=warn FRESHTAP__QUEUE__URL=<queue> FRESHTAP__CLEVERTAP__ACCOUNTS__MAIN__BASE_URL=<simulator> $* $BIN --config bench.toml serve"
+    note_command "FRESHTAP__QUEUE__URL=<queue> FRESHTAP__CLEVERTAP__ACCOUNTS__MAIN__BASE_URL=<simulator> $* $BIN --config bench.toml serve"
     env FRESHTAP__SERVER__BIND="127.0.0.1:$port" FRESHTAP__QUEUE__URL="$queue" \
         FRESHTAP__CLEVERTAP__ACCOUNTS__MAIN__BASE_URL="${SIM_URL:-http://127.0.0.1:9}" \
-        FRESHTAP__LOG__LEVEL=warn "$@" \
+        "$@" \
         "$BIN" --config "$CONFIG" serve >>"$WORK/$name.relay.log" 2>&1 &
     RELAY_PID=$!; PIDS+=("$RELAY_PID")
     RELAY_URL=http://127.0.0.1:$port
@@ -195,6 +195,11 @@ run_wrk() { # CONNECTIONS SECONDS URL TAG: prints wrk's JSON line; row ids of it
 
 admin_rows() { curl -sf -H "Authorization: Bearer $ADMIN" "$1/admin/stats"; }
 sim_stats() { curl -sf "$SIM_URL/_sim/stats"; }
+sim_network() { # SIM_STATS_JSON: "most uploads in flight at once (429-refused ones included) throttled"
+    python3 -c 'import json,sys
+s=json.loads(sys.argv[1]); a=s.get("accounts", {}).values()
+print(max([x["max_in_flight_seen"] for x in a] or [0]), sum(x["throttled"] for x in a))' "$1"
+}
 
 wait_drained() { # RELAY_URL...: until no row is pending or leased on the (shared) queue; prints seconds
     local started; started=$(date +%s.%N)
@@ -344,6 +349,39 @@ for c in $CONNECTIONS; do
     e2e_point e2e sqlite "$c" "$q" "$RELAY_URL" "$RELAY_PID"
     stop "$RELAY_PID"; stop "$SIM_PID"; SIM_URL=
 done
+
+# ---------------------------------------------------------------- 4b. a CleverTap-like network
+# CleverTap holds each upload for a round trip (~150 ms) and answers 429 beyond 15 requests in
+# flight per account: the naive relay forwards each webhook inline and meets both; freshtap
+# batches and keeps to `delivery.max_in_flight`.
+CT_ARGS=(--lean --keep-profiles --latency-ms "${BENCH_CT_LATENCY_MS:-150}" --max-in-flight 15)
+log "CleverTap-like network: naive relay, $MAX_CONN connections"
+start_sim naive-ct "${CT_ARGS[@]}"
+port=$(free_port)
+"$EX/bench_naive_relay" "127.0.0.1:$port" "$SIM_URL" >"$WORK/naive-ct.log" 2>&1 &
+pid=$!; PIDS+=("$pid")
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+w=$(run_wrk "$MAX_CONN" "$DURATION" "http://127.0.0.1:$port" "naivect")
+sim=$(sim_stats); net=$(sim_network "$sim")
+emit naive_ct "{\"connections\":$MAX_CONN,\"rss_peak_kb\":$(hwm_kb "$pid"),\"sim_records_accepted\":$(jget "$sim" records_accepted),\"delivered_per_s\":$(python3 -c "print(round($(jget "$sim" records_accepted)/$DURATION,1))"),\"sim_max_in_flight_seen\":${net% *},\"sim_throttled\":${net#* }}" "$w"
+stop "$pid"; stop "$SIM_PID"; SIM_URL=
+log "CleverTap-like network: freshtap end to end, $MAX_CONN connections"
+start_sim e2e-ct "${CT_ARGS[@]}"
+q=$(new_sqlite e2ect)
+start_relay e2e-ct "$q"
+e2e_point e2e_ct sqlite "$MAX_CONN" "$q" "$RELAY_URL" "$RELAY_PID"
+sim=$(sim_stats); net=$(sim_network "$sim")
+emit e2e_ct_network "{\"connections\":$MAX_CONN,\"max_in_flight\":10,\"sim_max_in_flight_seen\":${net% *},\"sim_throttled\":${net#* },\"latency_ms\":${BENCH_CT_LATENCY_MS:-150}}"
+stop "$RELAY_PID"; stop "$SIM_PID"; SIM_URL=
+
+# ---------------------------------------------------------------- 4c. many connections
+MANY_CONNS=${BENCH_MANY_CONNECTIONS:-$([ "$MODE" = full ] && echo 2000 || echo 200)}
+log "many connections: $MANY_CONNS for ${DURATION}s (delivery on)"
+start_sim many "${SIM_ARGS[@]}"
+q=$(new_sqlite many)
+start_relay many "$q"
+e2e_point many sqlite "$MANY_CONNS" "$q" "$RELAY_URL" "$RELAY_PID"
+stop "$RELAY_PID"; stop "$SIM_PID"; SIM_URL=
 
 # ---------------------------------------------------------------- 5. idle end-to-end latency
 log "idle latency, $LATENCY_COUNT sequential webhooks"
@@ -519,7 +557,7 @@ meta = {
     "settings": {"duration_s": $DURATION, "connections": [${CONNECTIONS// /,}], "body_bytes": 615,
                  "backlog_rows": $BACKLOG, "latency_count": $LATENCY_COUNT,
                  "overload_s": $OVERLOAD_SECS, "overload_connections": $OVERLOAD_CONNS,
-                 "log_level": "warn"},
+                 "log_level": "info"},
     "postgres": {"enabled": bool($PG_ENABLED), "skipped_reason": "$PG_REASON", "nginx_skipped_reason": "$NGINX_REASON"},
     "reproduce": "bench/run.sh" + (" --smoke" if "$MODE" == "smoke" else ""),
 }

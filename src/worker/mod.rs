@@ -4,7 +4,8 @@
 //! A step takes a request slot (at most `max_in_flight` per account), asks the account's gate
 //! (held? a probe due?), claims every due row up to the batch size and hands them to a
 //! delivery task (`deliver.rs`: plan → send → settle). An idle relay therefore sends at once
-//! and a busy one fills its batches while all slots are in use. Idle waits are cancellable;
+//! and a busy one fills its batches while all slots are in use; while webhooks are being
+//! stored, only one delivery does CPU work at a time (intake first). Idle waits are cancellable;
 //! deliveries are not: on shutdown they get `shutdown_grace_secs` to finish.
 
 mod deliver;
@@ -14,7 +15,7 @@ mod send;
 mod settle;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
@@ -35,7 +36,7 @@ pub enum Step {
     Idle { until: Option<i64> },
     /// The account is held (paused, refused, unreachable); its next probe is at `until`.
     Held { until: Option<i64> },
-    /// Webhooks are being stored and another delivery is running: wait for it (intake first).
+    /// Webhooks are being stored and another delivery is rendering: wait for it (intake first).
     Yielded,
 }
 
@@ -119,6 +120,8 @@ pub struct AccountWorker {
     server_errors: Arc<AtomicU32>,
     /// Records per row of the last delivery (f64 bits): rows claimed per step.
     records_per_row: Arc<AtomicU64>,
+    /// Deliveries doing CPU work right now (intake first while webhooks are being stored).
+    busy: Busy,
 }
 
 impl AccountWorker {
@@ -133,6 +136,7 @@ impl AccountWorker {
             finished: Arc::new(Notify::new()),
             server_errors: Arc::new(AtomicU32::new(0)),
             records_per_row: Arc::new(AtomicU64::new(1.0_f64.to_bits())),
+            busy: Busy::default(),
         }
     }
 
@@ -144,7 +148,7 @@ impl AccountWorker {
             match self.try_deliver_next().await {
                 Ok(Step::Delivered) => {}
                 Ok(Step::Yielded) => {
-                    token.run_until_cancelled(self.finished.notified()).await;
+                    token.run_until_cancelled(self.busy.done.notified()).await;
                 }
                 Ok(Step::Idle { until } | Step::Held { until }) => {
                     self.wait_for_work(until, &mut wake).await;
@@ -170,11 +174,10 @@ impl AccountWorker {
         let Some(Ok(permit)) = acquired else {
             return Ok(Step::Idle { until: None });
         };
-        let max_in_flight = self.app.settings.delivery.max_in_flight;
-        let others_in_flight = max_in_flight - self.slots.available_permits() - 1;
-        // Intake first: while webhooks are being stored, one delivery at a time, so draining a
-        // backlog cannot take the CPU that answers Freshsales.
-        if others_in_flight > 0 && self.intake_busy() {
+        // Intake first: while webhooks are being stored, one delivery works at a time, so
+        // draining a backlog cannot take the CPU that answers Freshsales. Deliveries waiting on
+        // CleverTap's answer cost no CPU: up to `max_in_flight` of them stay in flight.
+        if self.busy.count() > 0 && self.intake_busy() {
             return Ok(Step::Yielded);
         }
         let probe_timeout = self.app.settings.lease();
@@ -273,5 +276,49 @@ impl AccountWorker {
             _ = wake.changed() => {}
             () = tokio::time::sleep(sleep) => {}
         }
+    }
+}
+
+/// The deliveries of one account doing CPU work right now (rendering, packing, settling); one
+/// waiting for CleverTap's answer is not counted. `done` wakes a step that yielded to intake.
+#[derive(Clone, Default)]
+pub(super) struct Busy {
+    count: Arc<AtomicUsize>,
+    done: Arc<Notify>,
+}
+
+impl Busy {
+    fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Counts the caller as working until the guard is dropped.
+    pub(super) fn working(&self) -> Working<'_> {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        Working(self)
+    }
+
+    fn stopped(&self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        self.done.notify_one();
+    }
+}
+
+/// A delivery at work; [`Working::waiting`] stops counting it while it awaits an answer.
+pub(super) struct Working<'a>(&'a Busy);
+
+impl Working<'_> {
+    /// Runs `future` (a request to CleverTap) without counting as working meanwhile.
+    pub(super) async fn waiting<F: Future>(&mut self, future: F) -> F::Output {
+        self.0.stopped();
+        let output = future.await;
+        self.0.count.fetch_add(1, Ordering::AcqRel);
+        output
+    }
+}
+
+impl Drop for Working<'_> {
+    fn drop(&mut self) {
+        self.0.stopped();
     }
 }

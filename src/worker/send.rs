@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
+use super::Working;
 use super::plan::Item;
 use crate::clevertap::batch::chunks;
 use crate::clevertap::classify::{Failure, RecordVerdict, Reply, Verdict, classify};
@@ -47,7 +48,14 @@ pub(super) struct Limits {
     pub last_start: Instant,
 }
 
-pub(super) async fn send(client: &Client, items: &[Item], limits: &Limits) -> Sent {
+/// Sends `items` in chunks; `working` stops counting the delivery as working while it waits
+/// for each answer.
+pub(super) async fn send(
+    client: &Client,
+    items: &[Item],
+    limits: &Limits,
+    working: &mut Working<'_>,
+) -> Sent {
     let sizes: Vec<usize> = items.iter().map(|i| i.bytes.len() + 1).collect();
     let mut ranges: VecDeque<Range<usize>> = chunks(
         &sizes,
@@ -76,7 +84,8 @@ pub(super) async fn send(client: &Client, items: &[Item], limits: &Limits) -> Se
         let slice = &items[range.clone()];
         let started = Instant::now();
         let records: Vec<&[u8]> = slice.iter().map(|it| it.bytes.as_slice()).collect();
-        let reply = client.upload(upload_body(&records)).await;
+        let body = upload_body(&records);
+        let reply = working.waiting(client.upload(body)).await;
         let values: Vec<&Value> = slice.iter().map(|it| &it.value).collect();
         let verdict = classify(&reply, &values, SystemTime::now());
         let label = run.judge(range, verdict, &reply, &mut ranges);
