@@ -92,6 +92,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Healthcheck { url } => return healthcheck(&url).await,
         _ => {}
     }
+    if let Command::CheckConfig = command {
+        return check_config(cli.config.as_deref());
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
@@ -101,7 +104,6 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     crate::telemetry::init(&settings.log);
     let result = match command {
-        Command::CheckConfig => check_config(settings),
         Command::Render { route, file } => render(&settings, &route, file),
         Command::DeadLetters { action } => dead_letters(settings, action).await,
         _ => serve(settings).await,
@@ -150,17 +152,24 @@ pub async fn cancel_on_signal(token: CancellationToken) {
     token.cancel();
 }
 
-/// Everything `serve` would refuse, without opening the queue or binding a port.
-fn check_config(settings: Settings) -> Result<(), String> {
-    let problems = crate::state::problems(&settings);
-    if !problems.is_empty() {
-        return Err(format!(
-            "invalid configuration:\n  - {}",
-            problems.join("\n  - ")
-        ));
+/// Everything `serve` would refuse, without opening the queue or binding a port: every
+/// problem of every layer and of the settings they make, then exit 1; else "configuration OK".
+fn check_config(path: Option<&std::path::Path>) -> ExitCode {
+    let (settings, mut problems) = Settings::load_all(path);
+    if let Some(settings) = &settings {
+        problems.extend(crate::state::problems(settings));
     }
-    println!("configuration OK");
-    Ok(())
+    if problems.is_empty() {
+        println!("configuration OK");
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "freshtap: invalid configuration ({} problem{}):\n  - {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        problems.join("\n  - ")
+    );
+    ExitCode::FAILURE
 }
 
 /// The records a body would produce on a route; compiles the templates, opens no queue.
