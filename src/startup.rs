@@ -21,7 +21,11 @@ pub enum StartupError {
     Config(Vec<String>),
     #[error("cannot open the queue: {0}")]
     Queue(#[from] QueueError),
-    #[error("cannot listen on {addr} ({key}): {source}")]
+    #[error(
+        "cannot listen on {addr}: {source}; to use another address set {key} in the \
+         configuration file or {}",
+        crate::config::env_var(key)
+    )]
     Bind {
         addr: SocketAddr,
         key: &'static str,

@@ -62,10 +62,17 @@ impl Settings {
     /// Built-in defaults with `overlay` (TOML) on top; no files, no environment. For tests
     /// and the demo. Strict like [`Settings::load`].
     pub fn from_toml(overlay: &str) -> Result<Self, ConfigError> {
-        let layers = vec![
-            Layer::text("built-in defaults", BUILT_IN),
-            Layer::text("overlay", overlay),
-        ];
+        Self::from_file_and_toml(None, overlay)
+    }
+
+    /// Built-in defaults, then `file` when given, then `overlay`; no environment (the demo
+    /// serving a configuration file's routes). Strict like [`Settings::load`].
+    pub fn from_file_and_toml(file: Option<&Path>, overlay: &str) -> Result<Self, ConfigError> {
+        let mut layers = vec![Layer::text("built-in defaults", BUILT_IN)];
+        if let Some(file) = file {
+            layers.push(Layer::file(file.display().to_string(), file));
+        }
+        layers.push(Layer::text("overlay", overlay));
         match build(layers, Vec::new(), false) {
             (Some(settings), problems) if problems.is_empty() => Ok(settings),
             (_, problems) => Err(ConfigError::Problems(problems)),
