@@ -242,26 +242,29 @@ async fn demo_with_a_config_file_serves_its_routes_against_the_simulator() {
         .expect("demo starts");
     let mut demo = Running(child);
     let stdout = demo.0.stdout.take().expect("stdout");
-    let (deals, stats) = tokio::task::spawn_blocking(move || {
-        let (mut deals, mut stats) = (None, None);
+    // The banner is read to its end (the demo must never write to a closed pipe); the two
+    // URLs come back as soon as they are printed.
+    let (urls, found) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut deals = None;
         for line in BufReader::new(stdout).lines() {
-            let line = line.expect("line");
-            let url = line.split_whitespace().find(|w| w.starts_with("http://"));
+            let Ok(line) = line else { break };
+            let url = line
+                .split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(str::to_owned);
             if line.contains("/webhooks/deals") {
-                deals = url.map(str::to_owned);
+                deals = url.clone();
             }
             if line.contains("/_sim/stats") {
-                stats = url.map(str::to_owned);
-                break;
+                let _ = urls.send((deals.clone(), url));
             }
         }
-        (
-            deals.expect("the deals route is listed"),
-            stats.expect("simulator listed"),
-        )
-    })
-    .await
-    .expect("banner read");
+    });
+    let (deals, stats) = match found.recv_timeout(Duration::from_secs(20)) {
+        Ok((Some(deals), Some(stats))) => (deals, stats),
+        other => panic!("the demo's banner lists no deals route or simulator: {other:?}"),
+    };
     let client = reqwest::Client::new();
     // A US-account deal (month first, as the example's deals route says), won.
     let deal = r#"{"id":"88","name":"Fleet renewal","deal_stage_name":"Won","amount":"1200",
@@ -379,25 +382,28 @@ fn a_port_in_use_names_the_key_variable_or_flag_that_moves_it() {
         "{text}"
     );
 
-    let demo = Command::new(BIN)
-        .args(["demo", "--simulator-bind", "127.0.0.1:0", "--bind"])
-        .arg(format!("127.0.0.1:{port}"))
-        .current_dir(setup.dir.path())
-        .env_remove("FRESHTAP_CONFIG")
-        .output()
-        .expect("runs");
+    let taken = format!("127.0.0.1:{port}");
+    let demo = demo_output(&["--simulator-bind", "127.0.0.1:0", "--bind", &taken]);
     assert!(!demo.status.success());
     assert!(stderr(&demo).contains("--bind"), "{}", stderr(&demo));
-    let sim_taken = Command::new(BIN)
-        .args(["demo", "--bind", "127.0.0.1:0", "--simulator-bind"])
-        .arg(format!("127.0.0.1:{port}"))
-        .current_dir(setup.dir.path())
-        .env_remove("FRESHTAP_CONFIG")
-        .output()
-        .expect("runs");
+    let sim_taken = demo_output(&["--bind", "127.0.0.1:0", "--simulator-bind", &taken]);
+    assert!(!sim_taken.status.success());
     assert!(
         stderr(&sim_taken).contains("--simulator-bind"),
         "{}",
         stderr(&sim_taken)
     );
+}
+
+/// `freshtap demo ARGS` run to its end, in a temporary directory.
+fn demo_output(args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    Command::new(BIN)
+        .arg("demo")
+        .args(args)
+        .current_dir(dir.path())
+        .env_remove("FRESHTAP_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs")
 }
