@@ -407,3 +407,23 @@ fn demo_output(args: &[&str]) -> Output {
         .output()
         .expect("runs")
 }
+
+#[test]
+fn numeric_secrets_and_numbers_from_the_environment_are_read() {
+    let setup = Setup::new("");
+    let output = setup
+        .command(&["check-config"])
+        .env("FRESHTAP__AUTH__TOKEN", "123456")
+        .env("FRESHTAP__CLEVERTAP__ACCOUNTS__MAIN__ACCOUNT_ID", "1234")
+        .env("FRESHTAP__CLEVERTAP__ACCOUNTS__MAIN__PASSCODE", "987")
+        .env("FRESHTAP__DELIVERY__MAX_IN_FLIGHT", "0")
+        .output()
+        .expect("runs");
+    let text = stderr(&output);
+    // The digits-only token and passcode load; the number is read and checked.
+    assert!(
+        text.contains("delivery.max_in_flight must be at least 1"),
+        "{text}"
+    );
+    assert!(text.contains("(1 problem)"), "{text}");
+}

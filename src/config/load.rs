@@ -164,7 +164,7 @@ fn build(
             Environment::with_prefix("FRESHTAP")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(false),
         );
     }
     let strict_found = !problems.is_empty();
