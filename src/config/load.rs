@@ -175,7 +175,7 @@ fn build(
         Ok(settings) => settings,
         Err(error) => {
             // A value outside its list is already named (with the valid ones) by the strict check.
-            let message = error.to_string();
+            let message = name_the_variable(&error.to_string());
             if !(strict_found && message.contains("does not have variant constructor")) {
                 problems.push(message);
             }
@@ -188,5 +188,40 @@ fn build(
             problems.push(error.to_string());
             (None, problems)
         }
+    }
+}
+
+/// "… for key `server.bind` in the environment" → "… for key `server.bind` (FRESHTAP__SERVER__BIND)".
+fn name_the_variable(message: &str) -> String {
+    let tail = "` in the environment";
+    match (message.find("for key `"), message.rfind(tail)) {
+        (Some(start), Some(end)) if start + 9 <= end => {
+            let key = &message[start + 9..end];
+            format!(
+                "{}for key `{key}` ({}){}",
+                &message[..start],
+                strict::env_var(key),
+                &message[end + tail.len()..]
+            )
+        }
+        _ => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_the_variable;
+
+    #[test]
+    fn a_bad_environment_value_names_its_variable() {
+        assert_eq!(
+            name_the_variable(
+                "invalid type: string \"nope\", expected a boolean for key \
+                 `mapping.detect_test_webhooks` in the environment"
+            ),
+            "invalid type: string \"nope\", expected a boolean for key \
+             `mapping.detect_test_webhooks` (FRESHTAP__MAPPING__DETECT_TEST_WEBHOOKS)"
+        );
+        assert_eq!(name_the_variable("other"), "other");
     }
 }
