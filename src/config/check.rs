@@ -35,7 +35,7 @@ impl Settings {
         problems
     }
 
-    /// The queue URL's scheme, readable files, listeners that do not collide.
+    /// The queue URL's scheme, readable files, the log filter, listeners that do not collide.
     fn server_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let url = self.queue.url.expose_secret();
@@ -61,6 +61,13 @@ impl Settings {
             problems.push(format!(
                 "queue.tls_ca_file: cannot read {}: {error}",
                 path.display()
+            ));
+        }
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            problems.push(format!(
+                "log.level = \"{}\" (FRESHTAP__LOG__LEVEL) is not a tracing filter: {error} \
+                 (e.g. \"info\", \"warn\", \"freshtap=debug,info\")",
+                self.log.level
             ));
         }
         if self.server.admin_bind == Some(self.server.bind) {

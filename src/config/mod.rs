@@ -273,6 +273,16 @@ mod tests {
     }
 
     #[test]
+    fn a_log_level_that_is_no_filter_is_refused() {
+        let s = Settings::from_toml("[log]\nlevel = \"freshtap=loud\"\n").expect("loads");
+        assert!(
+            s.check().iter().any(|p| p.contains("log.level")),
+            "{:?}",
+            s.check()
+        );
+    }
+
+    #[test]
     fn a_lease_shorter_than_the_timeout_is_refused() {
         let s = Settings::from_toml("[queue]\nlease_secs = 10\n").expect("loads");
         assert!(s.check().iter().any(|p| p.contains("lease_secs")));
