@@ -111,34 +111,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let app = Application::build(settings, shutdown.clone())
         .await
         .map_err(|e| e.to_string())?;
-    tokio::spawn(cancel_on_signal(shutdown));
+    tokio::spawn(crate::startup::cancel_on_signal(shutdown));
     app.run_until_stopped().await.map_err(|e| e.to_string())
-}
-
-/// Cancels `token` on SIGTERM or SIGINT.
-pub async fn cancel_on_signal(token: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(error) => {
-                    tracing::error!(error = %error, "cannot listen for SIGTERM");
-                    let _ = ctrl_c.await;
-                    token.cancel();
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown requested; draining");
-    token.cancel();
 }
 
 /// Everything `serve` would refuse, without opening the queue or binding a port: every

@@ -179,7 +179,7 @@ async fn demo(args: DemoArgs, config: Option<&Path>) -> Result<(), String> {
     };
     let relay = format!("http://{}:{}", args.bind.ip(), app.port());
     print_banner(&app, &relay, &simulator.url(), &data_dir);
-    tokio::spawn(crate::cli::cancel_on_signal(shutdown));
+    tokio::spawn(crate::startup::cancel_on_signal(shutdown));
     let result = app.run_until_stopped().await.map_err(|e| e.to_string());
     simulator.shutdown().await;
     result
@@ -239,7 +239,7 @@ pub async fn simulate(args: SimulateArgs) -> ExitCode {
         },
     };
     let token = CancellationToken::new();
-    tokio::spawn(crate::cli::cancel_on_signal(token.clone()));
+    tokio::spawn(crate::startup::cancel_on_signal(token.clone()));
     match clevertap_sim::run(args.bind, config, token).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
