@@ -1,4 +1,7 @@
 //! The command line: serve (default), demo, check-config, render, dead-letters, healthcheck.
+//! The dead-letter tools are in `cli/dead_letters.rs`.
+
+mod dead_letters;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -8,20 +11,30 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::queue::{DeadCode, DeadLetterFilter, Queue};
 use crate::routes::Routes;
 use crate::startup::Application;
-use crate::state::AppState;
 use crate::webhook::{self, BodyKind};
+
+/// The environment variables, shown under every `--help`.
+const ENVIRONMENT_HELP: &str = "\
+Environment:
+  FRESHTAP_CONFIG          configuration file used when --config is not given
+  FRESHTAP__SECTION__KEY   any key, e.g. FRESHTAP__SERVER__BIND=0.0.0.0:8080,
+                           FRESHTAP__CLEVERTAP__ACCOUNTS__MAIN__PASSCODE=…,
+                           FRESHTAP__AUTH__ADMIN_TOKEN=… (later wins: built-in defaults,
+                           ./config/default.toml, the file, then these variables)
+  RUST_LOG is not read: set log.level (FRESHTAP__LOG__LEVEL) instead.
+`freshtap check-config` lists every unknown key and invalid value.";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "freshtap",
     version,
-    about = "A durable Freshsales → CleverTap webhook relay"
+    about = "A durable Freshsales → CleverTap webhook relay",
+    after_help = ENVIRONMENT_HELP
 )]
 pub struct Cli {
-    /// Configuration file (TOML), layered over the built-in defaults.
+    /// Configuration file (TOML), layered over the built-in defaults (or FRESHTAP_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -38,6 +51,7 @@ pub enum Command {
     CheckConfig,
     /// Print the records a webhook body would produce on a route.
     Render {
+        /// The route whose template renders the body (a `[routes.<name>]` table).
         #[arg(long)]
         route: String,
         /// Body file (JSON or form); standard input when omitted.
@@ -46,10 +60,11 @@ pub enum Command {
     /// Inspect and replay dead letters (works on the queue directly).
     DeadLetters {
         #[command(subcommand)]
-        action: DeadLetterAction,
+        action: dead_letters::DeadLetterAction,
     },
     /// GET the local /healthz; exit 0 when healthy (the Docker HEALTHCHECK).
     Healthcheck {
+        /// The health URL to GET (plain http).
         #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
         url: String,
     },
@@ -57,40 +72,17 @@ pub enum Command {
     SimulateClevertap(crate::demo::SimulateArgs),
 }
 
-#[derive(Debug, Subcommand)]
-pub enum DeadLetterAction {
-    /// List dead letters as JSON lines.
-    List {
-        #[arg(long)]
-        route: Option<String>,
-        #[arg(long)]
-        code: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-    },
-    /// Put dead letters back to pending.
-    Replay {
-        /// One dead letter by id.
-        #[arg(long)]
-        id: Option<i64>,
-        #[arg(long)]
-        route: Option<String>,
-        #[arg(long)]
-        code: Option<String>,
-        /// Every dead letter.
-        #[arg(long)]
-        all: bool,
-    },
-}
-
 /// Runs the parsed command line; the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
     match command {
-        Command::Demo(args) => return crate::demo::run(args).await,
+        Command::Demo(args) => return crate::demo::run(args, cli.config.as_deref()).await,
         Command::SimulateClevertap(args) => return crate::demo::simulate(args).await,
         Command::Healthcheck { url } => return healthcheck(&url).await,
         _ => {}
+    }
+    if let Command::CheckConfig = command {
+        return check_config(cli.config.as_deref());
     }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
@@ -101,9 +93,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     crate::telemetry::init(&settings.log);
     let result = match command {
-        Command::CheckConfig => check_config(settings),
         Command::Render { route, file } => render(&settings, &route, file),
-        Command::DeadLetters { action } => dead_letters(settings, action).await,
+        Command::DeadLetters { action } => dead_letters::run(settings, action).await,
         _ => serve(settings).await,
     };
     match result {
@@ -120,47 +111,28 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let app = Application::build(settings, shutdown.clone())
         .await
         .map_err(|e| e.to_string())?;
-    tokio::spawn(cancel_on_signal(shutdown));
+    tokio::spawn(crate::startup::cancel_on_signal(shutdown));
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
-/// Cancels `token` on SIGTERM or SIGINT.
-pub async fn cancel_on_signal(token: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(error) => {
-                    tracing::error!(error = %error, "cannot listen for SIGTERM");
-                    let _ = ctrl_c.await;
-                    token.cancel();
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+/// Everything `serve` would refuse, without opening the queue or binding a port: every
+/// problem of every layer and of the settings they make, then exit 1; else "configuration OK".
+fn check_config(path: Option<&std::path::Path>) -> ExitCode {
+    let (settings, mut problems) = Settings::load_all(path);
+    if let Some(settings) = &settings {
+        problems.extend(crate::state::problems(settings));
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown requested; draining");
-    token.cancel();
-}
-
-/// Everything `serve` would refuse, without opening the queue or binding a port.
-fn check_config(settings: Settings) -> Result<(), String> {
-    let problems = crate::state::problems(&settings);
-    if !problems.is_empty() {
-        return Err(format!(
-            "invalid configuration:\n  - {}",
-            problems.join("\n  - ")
-        ));
+    if problems.is_empty() {
+        println!("configuration OK");
+        return ExitCode::SUCCESS;
     }
-    println!("configuration OK");
-    Ok(())
+    eprintln!(
+        "freshtap: invalid configuration ({} problem{}):\n  - {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        problems.join("\n  - ")
+    );
+    ExitCode::FAILURE
 }
 
 /// The records a body would produce on a route; compiles the templates, opens no queue.
@@ -213,77 +185,6 @@ fn render(settings: &Settings, route_name: &str, file: Option<PathBuf>) -> Resul
     } else {
         Ok(())
     }
-}
-
-async fn state_for_tools(settings: Settings) -> Result<AppState, String> {
-    let queue = Queue::connect(&settings.queue)
-        .await
-        .map_err(|e| e.to_string())?;
-    AppState::new(settings, queue, CancellationToken::new()).map_err(|e| e.join("\n"))
-}
-
-async fn dead_letters(settings: Settings, action: DeadLetterAction) -> Result<(), String> {
-    let app = state_for_tools(settings).await?;
-    match action {
-        DeadLetterAction::List { route, code, limit } => {
-            let items = app
-                .queue
-                .dead_letters(DeadLetterFilter {
-                    route,
-                    code: code_arg(code.as_deref())?,
-                    limit,
-                    after: None,
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            for l in items {
-                let line = serde_json::json!({"id": l.id, "row_id": l.row_id, "record_index": l.record_index,
-                    "route": l.route, "code": l.code, "reason": l.reason, "request_id": l.request_id});
-                println!("{line}");
-            }
-            Ok(())
-        }
-        DeadLetterAction::Replay {
-            id,
-            route,
-            code,
-            all,
-        } => {
-            let letters = match id {
-                Some(id) => app
-                    .queue
-                    .dead_letter(id)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .collect(),
-                None if route.is_some() || code.is_some() || all => app
-                    .queue
-                    .dead_letters(DeadLetterFilter {
-                        route,
-                        code: code_arg(code.as_deref())?,
-                        limit: usize::MAX >> 1,
-                        after: None,
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?,
-                None => return Err("give --id, --route, --code or --all".into()),
-            };
-            let report = crate::replay::replay(&app, letters)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&report).unwrap_or_default());
-            Ok(())
-        }
-    }
-}
-
-fn code_arg(code: Option<&str>) -> Result<Option<DeadCode>, String> {
-    code.map(|text| {
-        DeadCode::parse(text)
-            .ok_or_else(|| format!("--code {text}: not a CleverTap code or a freshtap code name"))
-    })
-    .transpose()
 }
 
 /// A minimal HTTP/1.0 GET over TCP: the slim image has no curl, and this needs no TLS.

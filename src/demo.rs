@@ -1,14 +1,16 @@
-//! `freshtap demo` (relay + CleverTap simulator on a temporary queue) and `simulate-clevertap`.
+//! `freshtap demo` (relay + CleverTap simulator on a temporary queue; with `--config FILE`,
+//! that file's routes and accounts, every account pointed at the simulator) and
+//! `simulate-clevertap`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clevertap_sim::{SimAccount, Simulator, SimulatorConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::startup::Application;
+use crate::startup::{Application, StartupError};
 
 const DEMO_TOKEN: &str = "demo-token";
 const DEMO_ADMIN: &str = "demo-admin";
@@ -20,7 +22,7 @@ pub const SAMPLE_CONTACT: &str = r#"{"contact_id":16001234567,"contact_first_nam
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Where the relay listens.
+    /// Where the relay listens (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
     /// Where the CleverTap simulator listens.
@@ -33,6 +35,7 @@ pub struct DemoArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
+    /// Where the simulator listens.
     #[arg(long, default_value = "127.0.0.1:9090")]
     pub bind: SocketAddr,
     /// Account id the simulator accepts.
@@ -58,13 +61,16 @@ pub struct SimulateArgs {
     pub keep_profiles: bool,
 }
 
-/// The demo's settings: built-in defaults, the demo account pointed at the simulator.
+/// The demo's settings: built-in defaults, then `config` when given (its routes and
+/// accounts), with every account pointed at the simulator and a temporary queue.
 pub fn demo_settings(
     bind: SocketAddr,
     simulator_url: &str,
-    data_dir: &std::path::Path,
+    data_dir: &Path,
+    config: Option<&Path>,
 ) -> Result<Settings, String> {
-    let overlay = format!(
+    let accounts = demo_accounts(config)?;
+    let mut overlay = format!(
         r#"
 [server]
 bind = "{bind}"
@@ -74,10 +80,6 @@ url = "sqlite://{db}"
 base_delay_ms = 200
 max_delay_secs = 5
 pause_probe_secs = 5
-[clevertap.accounts.main]
-account_id = "{DEMO_ACCOUNT}"
-passcode = "{DEMO_PASSCODE}"
-base_url = "{simulator_url}"
 [auth]
 token = "{DEMO_TOKEN}"
 admin_token = "{DEMO_ADMIN}"
@@ -87,11 +89,46 @@ level = "info"
 "#,
         db = data_dir.join("freshtap.db").display(),
     );
-    Settings::from_toml(&overlay).map_err(|e| e.to_string())
+    for (name, id) in &accounts {
+        overlay.push_str(&format!(
+            "[clevertap.accounts.{key}]\naccount_id = \"{id}\"\npasscode = \"{DEMO_PASSCODE}\"\n\
+             base_url = \"{simulator_url}\"\n",
+            key = serde_json::Value::from(name.as_str()),
+        ));
+    }
+    let mut settings = Settings::from_file_and_toml(config, &overlay).map_err(|e| e.to_string())?;
+    // The demo serves everything on one port.
+    settings.server.admin_bind = None;
+    Ok(settings)
 }
 
-pub async fn run(args: DemoArgs) -> ExitCode {
-    match demo(args).await {
+/// Every account the demo serves (the built-in `main` and those of `config`), with the
+/// account id the simulator accepts for it.
+fn demo_accounts(config: Option<&Path>) -> Result<Vec<(String, String)>, String> {
+    let names: Vec<String> = match config {
+        Some(_) => Settings::from_file_and_toml(config, "")
+            .map_err(|e| e.to_string())?
+            .clevertap
+            .accounts
+            .into_keys()
+            .collect(),
+        None => vec!["main".into()],
+    };
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let id = if name == "main" {
+                DEMO_ACCOUNT.to_owned()
+            } else {
+                format!("DEMO-{}", name.to_uppercase())
+            };
+            (name, id)
+        })
+        .collect())
+}
+
+pub async fn run(args: DemoArgs, config: Option<&Path>) -> ExitCode {
+    match demo(args, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("freshtap demo: {message}");
@@ -100,50 +137,83 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     }
 }
 
-async fn demo(args: DemoArgs) -> Result<(), String> {
+async fn demo(args: DemoArgs, config: Option<&Path>) -> Result<(), String> {
     let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let data_dir = args
         .data_dir
         .clone()
         .unwrap_or_else(|| temp.path().to_owned());
+    let accounts = demo_accounts(config)?;
     let sim_config = SimulatorConfig {
-        accounts: vec![SimAccount {
-            id: DEMO_ACCOUNT.into(),
-            passcodes: vec![DEMO_PASSCODE.into()],
-        }],
+        accounts: accounts
+            .iter()
+            .map(|(_, id)| SimAccount::new(id.as_str(), DEMO_PASSCODE))
+            .collect(),
         log_records: true,
         ..SimulatorConfig::default()
     };
     let simulator = Simulator::start(args.simulator_bind, sim_config)
         .await
-        .map_err(|e| format!("cannot start the simulator on {}: {e}", args.simulator_bind))?;
-    let settings = demo_settings(args.bind, &simulator.url(), &data_dir)?;
+        .map_err(|e| {
+            format!(
+                "cannot start the simulator on {}: {e}; choose another address with \
+                 --simulator-bind",
+                args.simulator_bind
+            )
+        })?;
+    let settings = demo_settings(args.bind, &simulator.url(), &data_dir, config)?;
     crate::telemetry::init(&settings.log);
     let shutdown = CancellationToken::new();
-    let app = Application::build(settings, shutdown.clone())
-        .await
-        .map_err(|e| e.to_string())?;
+    let app = match Application::build(settings, shutdown.clone()).await {
+        Ok(app) => app,
+        Err(StartupError::Bind { addr, source, .. }) => {
+            simulator.shutdown().await;
+            return Err(format!(
+                "cannot listen on {addr}: {source}; choose another address with --bind"
+            ));
+        }
+        Err(error) => {
+            simulator.shutdown().await;
+            return Err(error.to_string());
+        }
+    };
     let relay = format!("http://{}:{}", args.bind.ip(), app.port());
+    print_banner(&app, &relay, &simulator.url(), &data_dir);
+    tokio::spawn(crate::startup::cancel_on_signal(shutdown));
+    let result = app.run_until_stopped().await.map_err(|e| e.to_string());
+    simulator.shutdown().await;
+    result
+}
+
+fn print_banner(app: &Application, relay: &str, simulator: &str, data_dir: &Path) {
+    let state = app.state();
     println!("\nfreshtap demo is running (Ctrl-C to stop)\n");
-    println!("  relay:          {relay}/webhooks/contacts   (token: {DEMO_TOKEN})");
-    println!("  CleverTap sim:  {}/_sim/stats", simulator.url());
+    println!("  routes:");
+    for name in state.routes.names() {
+        let own = state
+            .settings
+            .routes
+            .get(name)
+            .is_some_and(|r| r.token.is_some());
+        let token = if own { "its own token" } else { DEMO_TOKEN };
+        println!("    {relay}/webhooks/{name}   (token: {token})");
+    }
+    println!("  CleverTap sim:  {simulator}/_sim/stats");
     println!("  admin API:      {relay}/admin/stats          (Authorization: Bearer {DEMO_ADMIN})");
+    println!("  console:        {relay}/console              (admin token: {DEMO_ADMIN})");
     println!(
         "  queue:          {}\n",
         data_dir.join("freshtap.db").display()
     );
-    println!("Send a Freshsales contact:\n");
-    println!(
-        "  curl -s -X POST {relay}/webhooks/contacts -H 'X-Freshtap-Token: {DEMO_TOKEN}' -H 'Content-Type: application/json' -d '{SAMPLE_CONTACT}'\n"
-    );
-    println!(
-        "Then see the profile CleverTap holds:\n\n  curl -s {}/_sim/profiles/amelia.hart@example.com\n",
-        simulator.url()
-    );
-    tokio::spawn(crate::cli::cancel_on_signal(shutdown));
-    let result = app.run_until_stopped().await.map_err(|e| e.to_string());
-    simulator.shutdown().await;
-    result
+    if state.routes.webhook("contacts").is_some() {
+        println!("Send a Freshsales contact:\n");
+        println!(
+            "  curl -s -X POST {relay}/webhooks/contacts -H 'X-Freshtap-Token: {DEMO_TOKEN}' -H 'Content-Type: application/json' -d '{SAMPLE_CONTACT}'\n"
+        );
+        println!(
+            "Then see the profile CleverTap holds:\n\n  curl -s {simulator}/_sim/profiles/amelia.hart@example.com\n"
+        );
+    }
 }
 
 pub async fn simulate(args: SimulateArgs) -> ExitCode {
@@ -169,7 +239,7 @@ pub async fn simulate(args: SimulateArgs) -> ExitCode {
         },
     };
     let token = CancellationToken::new();
-    tokio::spawn(crate::cli::cancel_on_signal(token.clone()));
+    tokio::spawn(crate::startup::cancel_on_signal(token.clone()));
     match clevertap_sim::run(args.bind, config, token).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

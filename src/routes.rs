@@ -38,7 +38,7 @@ impl Routes {
     /// Compiles every route's template and each account's passthrough route; every problem
     /// found, each naming its key, when any fails. Reads template files, opens no queue.
     pub fn compile(settings: &Settings) -> Result<Self, Vec<String>> {
-        let mut problems = Vec::new();
+        let mut problems = crate::mapping::check_settings(&settings.mapping);
         let mut webhooks = HashMap::new();
         for (name, route) in &settings.routes {
             match compile_route(settings, name, route) {
@@ -68,7 +68,12 @@ impl Routes {
                     };
                     uploads.insert(name.clone(), route);
                 }
-                Err(errors) => problems.extend(errors.iter().map(|e| format!("mapping: {e}"))),
+                Err(errors) => problems.extend(
+                    errors
+                        .iter()
+                        .filter(|e| !e.is_global(false))
+                        .map(|e| format!("mapping: {e}")),
+                ),
             }
         }
         if problems.is_empty() {
@@ -127,6 +132,7 @@ fn compile_route(
     .map_err(|errors| {
         errors
             .iter()
+            .filter(|e| !e.is_global(route.date_format.is_some()))
             .map(|e| format!("routes.{name}: {e}"))
             .collect::<Vec<_>>()
     })?;

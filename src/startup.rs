@@ -21,7 +21,11 @@ pub enum StartupError {
     Config(Vec<String>),
     #[error("cannot open the queue: {0}")]
     Queue(#[from] QueueError),
-    #[error("cannot listen on {addr} ({key}): {source}")]
+    #[error(
+        "cannot listen on {addr}: {source}; to use another address set {key} in the \
+         configuration file or {}",
+        crate::config::env_var(key)
+    )]
     Bind {
         addr: SocketAddr,
         key: &'static str,
@@ -161,4 +165,30 @@ fn announce(state: &AppState, listener: &TcpListener, admin: Option<&TcpListener
         delivery = state.settings.delivery.enabled,
         "freshtap is listening"
     );
+}
+
+/// Cancels `token` on SIGTERM or SIGINT.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(error) => {
+                    tracing::error!(error = %error, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested; draining");
+    token.cancel();
 }

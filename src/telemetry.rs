@@ -12,7 +12,9 @@ pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_new(&settings.level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in files or log collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // The phone library traces the numbers it parses: phones stay out of logs at every level,
     // whatever `log.level` asks for.
     let quiet = filter_fn(|meta| !meta.target().starts_with("rlibphonenumber"));

@@ -9,6 +9,7 @@ impl Settings {
     /// Every problem found, each naming its key; empty when the settings can be served.
     pub fn check(&self) -> Vec<String> {
         let mut problems = self.delivery_problems();
+        problems.extend(self.server_problems());
         for (name, account) in &self.clevertap.accounts {
             problems.extend(account_problems(name, account));
         }
@@ -30,6 +31,51 @@ impl Settings {
                     "routes.{name}.template is required unless mode = \"passthrough\""
                 ));
             }
+        }
+        problems
+    }
+
+    /// The queue URL's scheme, readable files, the log filter, listeners that do not collide.
+    fn server_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let url = self.queue.url.expose_secret();
+        if !["sqlite://", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
+            let scheme = url.split_once("://").map_or(url, |(s, _)| s);
+            let hint = scheme.strip_suffix(':').unwrap_or(scheme);
+            problems.push(format!(
+                "queue.url (FRESHTAP__QUEUE__URL) must start with sqlite:// or postgres://, \
+                 not {:?}",
+                if url.contains("://") {
+                    hint
+                } else {
+                    "(no scheme)"
+                }
+            ));
+        }
+        if let Some(path) = &self.queue.tls_ca_file
+            && let Err(error) = std::fs::metadata(path)
+        {
+            problems.push(format!(
+                "queue.tls_ca_file: cannot read {}: {error}",
+                path.display()
+            ));
+        }
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            problems.push(format!(
+                "log.level = \"{}\" (FRESHTAP__LOG__LEVEL) is not a tracing filter: {error} \
+                 (e.g. \"info\", \"warn\", \"freshtap=debug,info\")",
+                self.log.level
+            ));
+        }
+        if self.server.admin_bind == Some(self.server.bind) {
+            problems.push(format!(
+                "server.admin_bind is the same address as server.bind ({}): choose another \
+                 port, or leave admin_bind unset to serve /admin on bind",
+                self.server.bind
+            ));
         }
         problems
     }

@@ -1,10 +1,13 @@
 //! Settings: the typed shape of every configuration key (the ground floor every module reads).
 //!
-//! Loading (defaults → files → environment, `*_file` secrets) is in `load.rs`; the checks
-//! `serve` and `check-config` run before anything starts are in `check.rs`.
+//! Loading (defaults → files → environment, `*_file` secrets) is in `load.rs`, refusing
+//! unknown keys (`strict.rs`, against the key tree `schema.rs` reads off these types); the
+//! checks `serve` and `check-config` run before anything starts are in `check.rs`.
 
 mod check;
 mod load;
+mod schema;
+mod strict;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,6 +18,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 pub use load::{BUILT_IN, ConfigError};
+pub use strict::{ENV_PREFIX, env_var, nearest};
 
 /// CleverTap regions and their API hosts (CleverTap reference §1).
 pub const REGIONS: &[(&str, &str)] = &[
@@ -265,6 +269,16 @@ mod tests {
         assert!(
             problems.contains("FRESHTAP__CLEVERTAP__ACCOUNTS__MAIN__PASSCODE"),
             "{problems}"
+        );
+    }
+
+    #[test]
+    fn a_log_level_that_is_no_filter_is_refused() {
+        let s = Settings::from_toml("[log]\nlevel = \"freshtap=loud\"\n").expect("loads");
+        assert!(
+            s.check().iter().any(|p| p.contains("log.level")),
+            "{:?}",
+            s.check()
         );
     }
 

@@ -76,6 +76,9 @@ async fn request_context(State(state): State<AppState>, request: Request, next: 
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
     let span = tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path());
     let started = Instant::now();
+    let path = request.uri().path();
+    let hot = path.starts_with("/webhooks/")
+        || ["/1/upload", "/healthz", "/readyz", "/metrics"].contains(&path);
     let limit = Duration::from_secs(state.settings.server.request_timeout_secs);
     let run = REQUEST_ID.scope(request_id.clone(), async move {
         match tokio::time::timeout(limit, next.run(request)).await {
@@ -88,10 +91,13 @@ async fn request_context(State(state): State<AppState>, request: Request, next: 
         response.headers_mut().insert("x-request-id", value);
     }
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(status, elapsed_ms, "request served");
+        } else if status < 300 && hot {
+            // Accepted webhooks and probes are the hot path: their line is for debugging.
+            tracing::debug!(status, elapsed_ms, "request served");
         } else {
             tracing::info!(status, elapsed_ms, "request served");
         }

@@ -40,6 +40,18 @@ pub enum MappingError {
     Alias { route: String, name: String },
 }
 
+impl MappingError {
+    /// True for a problem of the global `[mapping]` settings, which `check_settings` reports
+    /// once: a bad time zone or region, or a bad date format when the route has none of its own.
+    pub fn is_global(&self, route_has_date_format: bool) -> bool {
+        match self {
+            Self::Timezone { .. } | Self::Region { .. } => true,
+            Self::DateFormat { .. } => !route_has_date_format,
+            _ => false,
+        }
+    }
+}
+
 fn at_line(line: Option<usize>) -> String {
     line.map(|l| format!(":{l}")).unwrap_or_default()
 }

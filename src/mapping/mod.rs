@@ -25,6 +25,8 @@ mod context;
 mod dates;
 mod error;
 mod filters;
+mod global;
+pub use global::check_settings;
 mod normalize;
 mod phones;
 pub use phones::warm_up;

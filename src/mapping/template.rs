@@ -178,14 +178,18 @@ impl<'a> Compiler<'a> {
             ),
             None => (text.clone(), Node::Text(name.clone(), text.clone())),
         };
-        if let Err(e) = self.env.add_template_owned(name, compiled) {
+        if let Err(wrapped) = self.env.add_template_owned(name, compiled) {
+            // The single-expression form compiles wrapped in `{% set … %}`: the error is told
+            // against the text the user wrote, quoted, when that alone fails too.
+            let own = minijinja::Environment::new();
+            let e = own.template_from_str(&text).err().unwrap_or(wrapped);
             self.errors.push(MappingError::Expression {
                 file: self.file.to_string(),
                 path: path.to_string(),
                 line: self
                     .line_of(&text)
                     .map(|l| l + e.line().unwrap_or(1).saturating_sub(1)),
-                message: describe(&e),
+                message: format!("{} in {text:?}", describe(&e)),
             });
         }
         for filter in filter_names(&text) {

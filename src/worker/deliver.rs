@@ -54,8 +54,8 @@ pub(super) async fn deliver(
         }
         account_fate(w, &mut sent, probe).await;
         let sent_records = plan.items.len();
-        let outcomes = settle_and_count(w, plan, sent.verdicts);
-        log_delivery(w, sent_records, &sent.trouble, started.elapsed());
+        let outcomes = settle_and_count(w, plan, std::mem::take(&mut sent.verdicts));
+        log_delivery(w, sent_records, &sent, started.elapsed());
         record(w, outcomes, claimed_at + lease - LEASE_MARGIN).await;
         per_row
     };
@@ -140,20 +140,30 @@ fn release_retries(verdicts: &mut [RecordVerdict]) {
     }
 }
 
-fn log_delivery(w: &AccountWorker, records: usize, trouble: &Trouble, elapsed: Duration) {
-    let ms = (elapsed.as_secs_f64() * 10_000.0).round() / 10.0;
-    match trouble {
-        Trouble::None => tracing::info!(records, duration_ms = ms, "delivered to CleverTap"),
+/// The one info line of a delivery: account, records, requests, outcome, whole milliseconds.
+fn log_delivery(w: &AccountWorker, records: usize, sent: &Sent, elapsed: Duration) {
+    let ms = elapsed.as_millis() as u64;
+    let account = w.name.as_str();
+    let requests = sent.requests.len();
+    match &sent.trouble {
+        Trouble::None => tracing::info!(
+            account,
+            records,
+            requests,
+            outcome = "delivered",
+            duration_ms = ms,
+            "delivered to CleverTap"
+        ),
         Trouble::Refused(reason) => {
-            tracing::warn!(records, duration_ms = ms, reason = %reason, "CleverTap refused the account");
+            tracing::warn!(account, records, requests, outcome = "refused", duration_ms = ms, reason = %reason, "CleverTap refused the account");
         }
         Trouble::Failed { reason, .. } => {
             // Once per delivery, and the account's outage is logged once by `accounts`.
             let held = w.server_errors.load(Ordering::Relaxed) >= SERVER_ERRORS_FOR_OUTAGE;
             if held {
-                tracing::debug!(records, duration_ms = ms, reason = %reason, "CleverTap request failed");
+                tracing::debug!(account, records, requests, outcome = "retry", duration_ms = ms, reason = %reason, "CleverTap request failed");
             } else {
-                tracing::warn!(records, duration_ms = ms, reason = %reason, "CleverTap request failed; will retry");
+                tracing::warn!(account, records, requests, outcome = "retry", duration_ms = ms, reason = %reason, "CleverTap request failed; will retry");
             }
         }
     }

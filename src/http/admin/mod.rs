@@ -38,7 +38,7 @@ async fn require_admin(State(app): State<AppState>, request: Request, next: Next
 }
 
 /// A dead letter as the admin API shows it.
-fn dead_letter_json(letter: &DeadLetter) -> Value {
+pub(crate) fn dead_letter_json(letter: &DeadLetter) -> Value {
     json!({
         "id": letter.id,
         "row_id": letter.row_id,
