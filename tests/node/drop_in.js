@@ -95,6 +95,10 @@ function repairs() {
 
 /// What CleverTap takes as it is, in the shapes senders use: sets, operations, empty values.
 function plain(i) {
+  if (i === 60) {
+    // A device token record: CleverTap's to judge, forwarded as it is (no `ts` is added).
+    return { type: "token", identity: `node-${i}@example.com`, tokenData: { id: "fcm-token-60", type: "fcm" } };
+  }
   switch (i % 7) {
     case 0:
       return profile(i, { Name: `Lead ${i}`, Email: `node-${i}@example.com`, Phone: "+14155550134", "Lead Source": "Web" });
