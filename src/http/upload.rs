@@ -204,3 +204,6 @@ fn judge(route: &Route, body: &Value, received_at: i64) -> Vec<Option<(u16, Stri
         })
         .collect()
 }
+
+#[cfg(test)]
+mod props;
