@@ -1,4 +1,5 @@
-//! Build-time facts for the test suite: whether a PostgreSQL test database and nginx are here.
+//! Build-time facts for the test suite: whether a PostgreSQL test database, nginx and Node with
+//! CleverTap's Node library (`tests/node`, installed by `npm ci`) are here.
 //! Tests that need them are compiled as `#[ignore]`d without them, so `cargo test` reports them
 //! as ignored — never as passed. `.ci/run` provides both and runs every test.
 
@@ -8,14 +9,21 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(freshtap_postgres)");
     println!("cargo::rustc-check-cfg=cfg(freshtap_nginx)");
     println!("cargo::rustc-check-cfg=cfg(freshtap_snakeoil)");
+    println!("cargo::rustc-check-cfg=cfg(freshtap_node)");
     println!("cargo::rerun-if-env-changed=FRESHTAP_TEST_DATABASE_URL");
     println!("cargo::rerun-if-env-changed=FRESHTAP_TEST_NGINX");
     println!("cargo::rerun-if-env-changed=PATH");
+    println!("cargo::rerun-if-env-changed=FRESHTAP_TEST_NODE");
+    // `npm ci` there adds node_modules/, which changes the directory.
+    println!("cargo::rerun-if-changed=tests/node");
     if std::env::var("FRESHTAP_TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
         println!("cargo::rustc-cfg=freshtap_postgres");
     }
     if nginx_found() {
         println!("cargo::rustc-cfg=freshtap_nginx");
+    }
+    if node_found() && Path::new("tests/node/node_modules/clevertap/package.json").is_file() {
+        println!("cargo::rustc-cfg=freshtap_node");
     }
     // Debian's self-signed server certificate, which the PostgreSQL TLS test trusts.
     let snakeoil = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
@@ -29,8 +37,19 @@ fn nginx_found() -> bool {
     if let Ok(path) = std::env::var("FRESHTAP_TEST_NGINX") {
         return Path::new(&path).is_file();
     }
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("nginx").is_file()))
-        .unwrap_or(false);
-    on_path || Path::new("/usr/sbin/nginx").is_file()
+    on_path("nginx") || Path::new("/usr/sbin/nginx").is_file()
+}
+
+/// `FRESHTAP_TEST_NODE` names the binary; else `node` on PATH.
+fn node_found() -> bool {
+    match std::env::var("FRESHTAP_TEST_NODE") {
+        Ok(path) if !path.is_empty() => Path::new(&path).is_file(),
+        _ => on_path("node"),
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
 }

@@ -208,4 +208,6 @@ fn is_test_email(value: &Value) -> bool {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

@@ -6,3 +6,6 @@ pub mod batch;
 pub mod classify;
 pub mod client;
 pub mod model;
+
+#[cfg(test)]
+mod props;

@@ -26,6 +26,11 @@ use crate::webhook::{self, BodyKind};
 
 /// CleverTap takes at most this many records per request.
 const MAX_RECORDS: usize = 1000;
+/// A body declared over `max_upload_bytes` but within this many times it is read and thrown
+/// away before the 413, so that a client still writing it reads the answer instead of a reset
+/// connection (CleverTap's Node library reports a reset as a bare "error"). Bounded in time by
+/// `request_timeout_secs`; larger bodies are answered at once.
+const DRAIN_FACTOR: usize = 4;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -92,7 +97,18 @@ async fn store(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(app, headers, body, app.settings.server.max_upload_bytes).await?;
+    let limit = app.settings.server.max_upload_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(length) = declared.filter(|n| *n > limit) {
+        if length <= limit.saturating_mul(DRAIN_FACTOR) {
+            drain(body).await;
+        }
+        return Err(ApiError::TooLarge(limit));
+    }
+    let bytes = read_body(app, headers, body, limit).await?;
     let _slot = intake_slot(app)?;
     // CleverTap reads the body as JSON whatever it is declared as; a body that is not JSON (even
     // after the repair of raw Freshsales placeholders) is refused whole and nothing is stored.
@@ -140,6 +156,12 @@ async fn store(
     Ok(Json(answer).into_response())
 }
 
+/// Reads a body to its end, keeping nothing (its length was checked against the drain cap).
+async fn drain(mut body: Body) {
+    use http_body_util::BodyExt;
+    while let Some(Ok(_)) = body.frame().await {}
+}
+
 /// The records of `{"d":[…]}`; CleverTap refuses a body without them, or with too many.
 fn records_of(body: &Value) -> Result<Vec<Value>, ApiError> {
     match body.get("d").and_then(Value::as_array) {
@@ -184,3 +206,6 @@ fn judge(route: &Route, body: &Value, received_at: i64) -> Vec<Option<(u16, Stri
         })
         .collect()
 }
+
+#[cfg(test)]
+mod props;

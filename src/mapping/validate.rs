@@ -73,10 +73,13 @@ fn settle_ts(record: &mut Map<String, Value>, received_at: i64) -> Result<(), St
         Some(Value::String(s)) => s.trim().parse::<i64>().map_err(|_| RULE.to_string())?,
         Some(_) => return Err(RULE.into()),
     };
-    if ts <= 0 {
+    let secs = from_epoch_number(ts);
+    // Still "milliseconds" once divided (microseconds, say): no epoch CleverTap reads, as
+    // upload_rules judges a passthrough `ts`.
+    if ts <= 0 || from_epoch_number(secs) != secs {
         return Err(RULE.into());
     }
-    record.insert("ts".into(), from_epoch_number(ts).into());
+    record.insert("ts".into(), secs.into());
     Ok(())
 }
 
@@ -213,6 +216,11 @@ mod tests {
             (
                 "ts fractional",
                 json!({"type":"profile","identity":"a","ts":1.5}),
+                Some("ts must be"),
+            ),
+            (
+                "ts in microseconds (found by render_props)",
+                json!({"type":"profile","identity":"a","ts":100_000_000_001_000_000_i64}),
                 Some("ts must be"),
             ),
             (

@@ -328,3 +328,47 @@ async fn an_identity_with_a_control_character_is_refused_523() {
     assert_eq!(answer["unprocessed"][0]["code"], 523);
     assert_eq!(app.clevertap.stats().requests, 0, "never forwarded");
 }
+
+#[tokio::test]
+async fn a_client_still_writing_an_oversize_upload_reads_the_413_envelope() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // 6 MB declared, over the default 5 MiB, written whole before reading, as CleverTap's Node
+    // library does: answered before the body was read, the writer would meet a reset instead.
+    let app = spawn_app().await;
+    let body = format!(
+        r#"{{"d":[{{"identity":"a","type":"profile","profileData":{{"Notes":"{}"}}}}]}}"#,
+        "x".repeat(6_000_000)
+    );
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let head = format!(
+        "POST /1/upload HTTP/1.1\r\nHost: {host}\r\nX-CleverTap-Account-Id: {ACCOUNT_ID}\r\n\
+         X-CleverTap-Passcode: {PASSCODE}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("headers written");
+    stream
+        .write_all(body.as_bytes())
+        .await
+        .expect("the whole body is taken, not reset");
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .await
+        .expect("answer read");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let envelope: Value = answer
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str(body).ok())
+        .unwrap_or_default();
+    assert_eq!(
+        envelope,
+        json!({"status": "fail", "error": "Request too large", "code": 413}),
+        "{answer}"
+    );
+    assert_eq!(app.clevertap.stats().requests, 0, "nothing sent");
+}

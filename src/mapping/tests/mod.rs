@@ -5,6 +5,7 @@ mod passthrough;
 mod passthrough_props;
 mod recorded;
 mod refusals;
+mod render_props;
 mod routes;
 
 use std::collections::BTreeMap;
