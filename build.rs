@@ -1,13 +1,16 @@
-//! Build-time facts for the test suite: whether a PostgreSQL test database and nginx are here.
+//! Build-time facts for the test suite: whether a PostgreSQL test database and nginx are here,
+//! and whether a tmpfs can be mounted (the disk-full test).
 //! Tests that need them are compiled as `#[ignore]`d without them, so `cargo test` reports them
 //! as ignored — never as passed. `.ci/run` provides both and runs every test.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(freshtap_postgres)");
     println!("cargo::rustc-check-cfg=cfg(freshtap_nginx)");
     println!("cargo::rustc-check-cfg=cfg(freshtap_snakeoil)");
+    println!("cargo::rustc-check-cfg=cfg(freshtap_tmpfs)");
     println!("cargo::rerun-if-env-changed=FRESHTAP_TEST_DATABASE_URL");
     println!("cargo::rerun-if-env-changed=FRESHTAP_TEST_NGINX");
     println!("cargo::rerun-if-env-changed=PATH");
@@ -16,6 +19,10 @@ fn main() {
     }
     if nginx_found() {
         println!("cargo::rustc-cfg=freshtap_nginx");
+    }
+    // The disk-full test mounts a small tmpfs: it needs root (or CAP_SYS_ADMIN).
+    if tmpfs_mountable() {
+        println!("cargo::rustc-cfg=freshtap_tmpfs");
     }
     // Debian's self-signed server certificate, which the PostgreSQL TLS test trusts.
     let snakeoil = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
@@ -33,4 +40,31 @@ fn nginx_found() -> bool {
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("nginx").is_file()))
         .unwrap_or(false);
     on_path || Path::new("/usr/sbin/nginx").is_file()
+}
+
+/// Whether this build may mount a tmpfs: tries one in OUT_DIR and unmounts it again.
+fn tmpfs_mountable() -> bool {
+    let Ok(out) = std::env::var("OUT_DIR") else {
+        return false;
+    };
+    let probe = Path::new(&out).join("tmpfs-probe");
+    if std::fs::create_dir_all(&probe).is_err() {
+        return false;
+    }
+    let quiet = |command: &mut Command| {
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mounted = quiet(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&probe),
+    );
+    if mounted {
+        quiet(Command::new("umount").arg(&probe));
+    }
+    mounted
 }
