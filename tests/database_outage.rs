@@ -219,7 +219,7 @@ async fn burst_with_a_cut(
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let got: BTreeSet<String> = delivered(&sim).into_iter().map(|(i, _)| i).collect();
+        let got: BTreeSet<String> = delivered(sim).into_iter().map(|(i, _)| i).collect();
         let missing: Vec<&String> = accepted.difference(&got).collect();
         if missing.is_empty() {
             break;
