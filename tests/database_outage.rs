@@ -14,7 +14,9 @@ use clevertap_sim::Simulator;
 use pg_support::Schema;
 use support::db_proxy::{DbProxy, Link, through_proxy};
 use support::relay::Running;
-use support::replica::{LEASE_SECS, PASS_A, body, delivered, post, replica, simulator};
+use support::replica::{
+    LEASE_SECS, PASS_A, body, delivered, post, replica, simulator, wait_delivered,
+};
 use tokio::time::Instant;
 
 #[cfg_attr(
@@ -217,21 +219,8 @@ async fn burst_with_a_cut(
         matches!(answered.last(), Some((_, Some(202)))),
         "{cut:?}: intake accepts again after the cut"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got: BTreeSet<String> = delivered(sim).into_iter().map(|(i, _)| i).collect();
-        let missing: Vec<&String> = accepted.difference(&got).collect();
-        if missing.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} accepted webhooks never reached CleverTap, e.g. {:?}",
-            missing.len(),
-            missing.first()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let want: BTreeSet<(String, u64)> = accepted.iter().map(|i| (i.clone(), 1)).collect();
+    wait_delivered(sim, &want, Duration::from_secs(30)).await;
     eprintln!(
         "{cut:?}: {} accepted, {} refused",
         accepted.len(),

@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use clevertap_sim::{SimAccount, Simulator, SimulatorConfig};
+use clevertap_sim::Simulator;
 use serde_json::Value;
 use support::relay::{Relay, Running};
 
@@ -60,13 +60,7 @@ level = "debug,tokio_postgres=trace,rusqlite=trace,hyper=trace,reqwest=trace"
 }
 
 async fn simulator() -> Simulator {
-    let config = SimulatorConfig {
-        accounts: vec![SimAccount::new(ACCOUNT, PASSCODE)],
-        ..SimulatorConfig::default()
-    };
-    let sim = Simulator::start("127.0.0.1:0".parse().expect("addr"), config)
-        .await
-        .expect("simulator");
+    let sim = support::sim::one_account(ACCOUNT, PASSCODE).await;
     sim.faults()
         .set_record_code("refused.person@example.org", 516);
     sim

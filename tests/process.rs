@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use clevertap_sim::{SimAccount, Simulator, SimulatorConfig};
+use clevertap_sim::Simulator;
 use serde_json::Value;
 use support::relay::{BIN, Relay};
 
@@ -42,13 +42,7 @@ level = "warn,freshtap::startup=info"
 }
 
 async fn simulator() -> Simulator {
-    let config = SimulatorConfig {
-        accounts: vec![SimAccount::new("PROC-ACC", "proc-passcode")],
-        ..SimulatorConfig::default()
-    };
-    Simulator::start("127.0.0.1:0".parse().expect("addr"), config)
-        .await
-        .expect("simulator")
+    support::sim::one_account("PROC-ACC", "proc-passcode").await
 }
 
 fn body(identity: &str) -> String {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use clevertap_sim::{SimAccount, Simulator, SimulatorConfig};
+use clevertap_sim::Simulator;
 use support::relay::{Relay, Running};
 
 const TOKEN: &str = "storage-token";
@@ -40,13 +40,7 @@ level = "warn,freshtap::startup=info"
 }
 
 async fn simulator() -> Simulator {
-    let config = SimulatorConfig {
-        accounts: vec![SimAccount::new("STORE-ACC", "store-passcode")],
-        ..SimulatorConfig::default()
-    };
-    Simulator::start("127.0.0.1:0".parse().expect("addr"), config)
-        .await
-        .expect("simulator")
+    support::sim::one_account("STORE-ACC", "store-passcode").await
 }
 
 /// A webhook for `identity`, padded so a few of them fill what is left of a disk.

@@ -8,3 +8,4 @@
 pub mod db_proxy;
 pub mod relay;
 pub mod replica;
+pub mod sim;
