@@ -1,15 +1,18 @@
 //! Build-time facts for the test suite: whether a PostgreSQL test database, nginx and Node with
-//! CleverTap's Node library (`tests/node`, installed by `npm ci`) are here.
+//! CleverTap's Node library (`tests/node`, installed by `npm ci`) are here, and whether a tmpfs
+//! can be mounted (the disk-full test).
 //! Tests that need them are compiled as `#[ignore]`d without them, so `cargo test` reports them
 //! as ignored — never as passed. `.ci/run` provides both and runs every test.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(freshtap_postgres)");
     println!("cargo::rustc-check-cfg=cfg(freshtap_nginx)");
     println!("cargo::rustc-check-cfg=cfg(freshtap_snakeoil)");
     println!("cargo::rustc-check-cfg=cfg(freshtap_node)");
+    println!("cargo::rustc-check-cfg=cfg(freshtap_tmpfs)");
     println!("cargo::rerun-if-env-changed=FRESHTAP_TEST_DATABASE_URL");
     println!("cargo::rerun-if-env-changed=FRESHTAP_TEST_NGINX");
     println!("cargo::rerun-if-env-changed=PATH");
@@ -24,6 +27,10 @@ fn main() {
     }
     if node_found() && Path::new("tests/node/node_modules/clevertap/package.json").is_file() {
         println!("cargo::rustc-cfg=freshtap_node");
+    }
+    // The disk-full test mounts a small tmpfs: it needs root (or CAP_SYS_ADMIN).
+    if tmpfs_mountable() {
+        println!("cargo::rustc-cfg=freshtap_tmpfs");
     }
     // Debian's self-signed server certificate, which the PostgreSQL TLS test trusts.
     let snakeoil = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
@@ -52,4 +59,31 @@ fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
         .unwrap_or(false)
+}
+
+/// Whether this build may mount a tmpfs: tries one in OUT_DIR and unmounts it again.
+fn tmpfs_mountable() -> bool {
+    let Ok(out) = std::env::var("OUT_DIR") else {
+        return false;
+    };
+    let probe = Path::new(&out).join("tmpfs-probe");
+    if std::fs::create_dir_all(&probe).is_err() {
+        return false;
+    }
+    let quiet = |command: &mut Command| {
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mounted = quiet(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&probe),
+    );
+    if mounted {
+        quiet(Command::new("umount").arg(&probe));
+    }
+    mounted
 }

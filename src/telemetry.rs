@@ -1,5 +1,11 @@
 //! Logging: the tracing subscriber (JSON lines or pretty) and masking of personal data.
+//!
+//! `log.level` sets freshtap's own verbosity. Other crates' events are capped at WARN whatever
+//! it says — also a directive naming a crate (`tokio_postgres=debug`): database drivers, HTTP
+//! stacks and TLS print statement parameters, bodies and headers at debug and trace, and those
+//! hold webhooks' emails and phones and the secrets. The phone library is silenced entirely.
 
+use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
@@ -15,9 +21,7 @@ pub fn init(settings: &LogSettings) {
         .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal, never in files or log collectors.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    // The phone library traces the numbers it parses: phones stay out of logs at every level,
-    // whatever `log.level` asks for.
-    let quiet = filter_fn(|meta| !meta.target().starts_with("rlibphonenumber"));
+    let quiet = filter_fn(allowed);
     let _ = match settings.format {
         LogFormat::Json => builder
             .json()
@@ -28,6 +32,24 @@ pub fn init(settings: &LogSettings) {
             .try_init(),
         LogFormat::Pretty => builder.compact().finish().with(quiet).try_init(),
     };
+}
+
+/// Whether an event or span may reach the log at all, before `log.level` is consulted.
+fn allowed(meta: &Metadata<'_>) -> bool {
+    let target = meta.target();
+    if is_own(target) {
+        return true;
+    }
+    // The phone library traces the numbers it parses, even at WARN.
+    if target.starts_with("rlibphonenumber") {
+        return false;
+    }
+    *meta.level() <= Level::WARN
+}
+
+/// freshtap's own targets (the binary and the library); nothing else.
+fn is_own(target: &str) -> bool {
+    target == "freshtap" || target.starts_with("freshtap::")
 }
 
 /// Masks personal data for log fields unless masking is switched off (`log.mask_pii`).
@@ -89,6 +111,14 @@ impl Pii {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_freshtap_is_verbose() {
+        assert!(is_own("freshtap::worker::deliver"));
+        assert!(is_own("freshtap"));
+        assert!(!is_own("freshtapish"));
+        assert!(!is_own("tokio_postgres::query"));
+    }
 
     #[test]
     fn personal_data_is_masked_by_default() {

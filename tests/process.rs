@@ -1,42 +1,27 @@
 //! The real binary as a process: kill -9 mid-burst, SIGTERM mid-delivery, the CLI tools.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use clevertap_sim::{SimAccount, Simulator, SimulatorConfig};
+use clevertap_sim::Simulator;
 use serde_json::Value;
+use support::relay::{BIN, Relay};
 
-const BIN: &str = env!("CARGO_BIN_EXE_freshtap");
 const TOKEN: &str = "process-token";
 
-struct Relay {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    port: u16,
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-impl Relay {
-    fn new(simulator_url: &str, extra: &str) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let config = dir.path().join("freshtap.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
+/// A relay on a SQLite queue in its own directory, delivering to `simulator_url`.
+fn relay(simulator_url: &str, extra: &str) -> Relay {
+    Relay::new(&format!(
+        r#"
 [server]
-bind = "127.0.0.1:{port}"
+bind = "127.0.0.1:0"
 shutdown_grace_secs = 10
 drain_secs = 0
 [queue]
-url = "sqlite://{db}"
+url = "sqlite://{{dir}}/data/freshtap.db"
 lease_secs = 7
 [delivery]
 base_delay_ms = 20
@@ -50,69 +35,14 @@ base_url = "{simulator_url}"
 token = "{TOKEN}"
 admin_token = "proc-admin"
 [log]
-level = "warn"
+level = "warn,freshtap::startup=info"
 {extra}
-"#,
-                db = dir.path().join("data/freshtap.db").display()
-            ),
-        )
-        .expect("write config");
-        Self { dir, config, port }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .current_dir(self.dir.path())
-            .env_remove("FRESHTAP_CONFIG")
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn start(&self) -> Child {
-        self.command(&["serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("binary starts")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("binary runs")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn wait_healthy(&self) {
-        let client = reqwest::Client::new();
-        for _ in 0..250 {
-            if client
-                .get(self.url("/healthz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the relay did not become healthy within 5 s");
-    }
+"#
+    ))
 }
 
 async fn simulator() -> Simulator {
-    let config = SimulatorConfig {
-        accounts: vec![SimAccount::new("PROC-ACC", "proc-passcode")],
-        ..SimulatorConfig::default()
-    };
-    Simulator::start("127.0.0.1:0".parse().expect("addr"), config)
-        .await
-        .expect("simulator")
+    support::sim::one_account("PROC-ACC", "proc-passcode").await
 }
 
 fn body(identity: &str) -> String {
@@ -128,36 +58,13 @@ fn identities(sim: &Simulator) -> BTreeSet<String> {
         .collect()
 }
 
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the relay did not exit in time"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_burst_loses_no_accepted_webhook() {
     let sim = simulator().await;
     sim.faults().set_latency(Duration::from_millis(40));
-    let relay = Relay::new(&sim.url(), "");
+    let relay = relay(&sim.url(), "");
     let mut child = relay.start();
-    relay.wait_healthy().await;
+    child.wait_healthy().await;
 
     let client = reqwest::Client::new();
     let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -166,7 +73,7 @@ async fn kill_9_during_a_burst_loses_no_accepted_webhook() {
         let (client, accepted, url) = (
             client.clone(),
             accepted.clone(),
-            relay.url("/webhooks/contacts"),
+            child.url("/webhooks/contacts"),
         );
         senders.push(tokio::spawn(async move {
             for i in 0..60 {
@@ -194,8 +101,7 @@ async fn kill_9_during_a_burst_loses_no_accepted_webhook() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
+    child.kill();
     for sender in senders {
         sender.await.expect("sender task");
     }
@@ -207,7 +113,7 @@ async fn kill_9_during_a_burst_loses_no_accepted_webhook() {
     );
 
     let mut child = relay.start();
-    relay.wait_healthy().await;
+    child.wait_healthy().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let got = identities(&sim);
@@ -223,20 +129,19 @@ async fn kill_9_during_a_burst_loses_no_accepted_webhook() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    signal(&child, "TERM");
-    assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
+    child.stop(Duration::from_secs(15));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_delivery_finishes_the_request_and_exits_cleanly() {
     let sim = simulator().await;
     sim.faults().set_latency(Duration::from_millis(800));
-    let relay = Relay::new(&sim.url(), "");
+    let relay = relay(&sim.url(), "");
     let mut child = relay.start();
-    relay.wait_healthy().await;
+    child.wait_healthy().await;
     let client = reqwest::Client::new();
     let response = client
-        .post(relay.url("/webhooks/contacts"))
+        .post(child.url("/webhooks/contacts"))
         .header("X-Freshtap-Token", TOKEN)
         .body(body("in-flight"))
         .send()
@@ -251,9 +156,7 @@ async fn sigterm_mid_delivery_finishes_the_request_and_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(sim.stats().in_flight > 0, "the delivery was in flight");
-    signal(&child, "TERM");
-    let status = wait_exit(&mut child, Duration::from_secs(15));
-    assert!(status.success(), "exit status {status:?}");
+    child.stop(Duration::from_secs(15));
     assert!(
         identities(&sim).contains("in-flight"),
         "the in-flight delivery finished before exit"
@@ -271,12 +174,12 @@ async fn sigterm_mid_delivery_finishes_the_request_and_exits_cleanly() {
 async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     let sim = simulator().await;
     sim.faults().set_record_code("cli-refused", 516);
-    let relay = Relay::new(&sim.url(), "");
+    let relay = relay(&sim.url(), "");
     let mut child = relay.start();
-    relay.wait_healthy().await;
+    child.wait_healthy().await;
     let client = reqwest::Client::new();
     let response = client
-        .post(relay.url("/webhooks/contacts"))
+        .post(child.url("/webhooks/contacts"))
         .header("X-Freshtap-Token", TOKEN)
         .body(body("cli-refused"))
         .send()
@@ -297,8 +200,7 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     let letter: Value =
         serde_json::from_str(listed.lines().next().expect("one dead letter")).expect("JSON line");
     assert_eq!(letter["code"], "516");
-    signal(&child, "TERM");
-    assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
+    child.stop(Duration::from_secs(15));
 
     sim.faults().set_record_code("cli-refused", 0);
     let replay = relay.run(&["dead-letters", "replay", "--all"]);
@@ -310,12 +212,11 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     let report: Value = serde_json::from_slice(&replay.stdout).expect("JSON report");
     assert_eq!(report["replayed"], 1);
     let mut child = relay.start();
-    relay.wait_healthy().await;
+    child.wait_healthy().await;
     sim.wait_for_accepted(1, Duration::from_secs(10))
         .await
         .expect("replayed record delivered");
-    signal(&child, "TERM");
-    assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
+    child.stop(Duration::from_secs(15));
 }
 
 #[test]
@@ -353,21 +254,21 @@ fn check_config_reports_template_errors_with_the_file() {
         "{\"type\":\"profile\",\"identity\":\"{{ email | nosuchfilter }}\"}",
     )
     .expect("write");
-    let relay = Relay::new(
+    let bad = relay(
         "http://127.0.0.1:9",
         &format!(
             "[routes.bad]\naccount = \"main\"\ntemplate = \"{}\"\n",
             template.display()
         ),
     );
-    let output = relay.run(&["check-config"]);
+    let output = bad.run(&["check-config"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("bad.json") && stderr.contains("nosuchfilter"),
         "{stderr}"
     );
-    let good = Relay::new("http://127.0.0.1:9", "");
+    let good = relay("http://127.0.0.1:9", "");
     let output = good.run(&["check-config"]);
     assert!(
         output.status.success(),
@@ -379,13 +280,13 @@ fn check_config_reports_template_errors_with_the_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_healthcheck_command_reflects_the_relay() {
     let sim = simulator().await;
-    let relay = Relay::new(&sim.url(), "");
-    let url = relay.url("/healthz");
-    let down = relay.run(&["healthcheck", "--url", &url]);
-    assert!(!down.status.success(), "no relay yet");
+    let relay = relay(&sim.url(), "");
+    // Nothing listens on the discard port.
+    let down = relay.run(&["healthcheck", "--url", "http://127.0.0.1:9/healthz"]);
+    assert!(!down.status.success(), "no relay there");
     let mut child = relay.start();
-    relay.wait_healthy().await;
+    child.wait_healthy().await;
+    let url = child.url("/healthz");
     assert!(relay.run(&["healthcheck", "--url", &url]).status.success());
-    signal(&child, "TERM");
-    assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
+    child.stop(Duration::from_secs(15));
 }

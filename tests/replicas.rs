@@ -1,257 +1,29 @@
-//! Several replicas on one PostgreSQL queue, as deployed: two real `freshtap serve` processes
-//! behind nginx with one killed by SIGKILL mid-burst; and one replica losing its database (through
-//! a TCP proxy the test cuts) and coming back.
+//! Two real `freshtap serve` processes on one PostgreSQL queue behind nginx, as deployed, with
+//! one killed by SIGKILL mid-burst.
 //!
-//! Needs `FRESHTAP_TEST_DATABASE_URL` and, for the load-balancer test, nginx from Debian
-//! (`apt-get install nginx`); `cargo test` reports them ignored without. Every child process is killed when
-//! a test ends, also on panic (`Children`).
-
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use clevertap_sim::{RequestOutcome, SimAccount, Simulator, SimulatorConfig};
-use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio::time::Instant;
+//! Needs `FRESHTAP_TEST_DATABASE_URL` and nginx from Debian (`apt-get install nginx`); `cargo
+//! test` reports it ignored without. Every child process is killed when the test ends, also on
+//! panic.
 
 #[path = "pg_support/mod.rs"]
 mod pg_support;
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clevertap_sim::RequestOutcome;
 use pg_support::Schema;
-
-const BIN: &str = env!("CARGO_BIN_EXE_freshtap");
-const TOKEN: &str = "replica-token";
-const ADMIN: &str = "replica-admin";
-const ACCOUNT: &str = "REPL-ACC";
-/// Both replicas write to one CleverTap account; each uses its own valid passcode, so the
-/// simulator's request log (which keeps a passcode's first two characters) tells who sent what.
-const PASS_A: &str = "a-passcode";
-const PASS_B: &str = "b-passcode";
-const MASK_A: &str = "a-***";
-const MASK_B: &str = "b-***";
-/// The account's total across both replicas.
-const MAX_IN_FLIGHT: usize = 3;
-const BATCH: usize = 5;
-const LEASE_SECS: u64 = 7;
-
-// ---------------------------------------------------------------------------------------------
-// Shared pieces: a schema, child processes, a replica, the simulator.
-
-/// Row counts by state, read behind the replicas' backs.
-async fn states(schema: &Schema) -> BTreeMap<String, i64> {
-    let client = connect(&schema.url()).await;
-    client
-        .query("SELECT state, count(*) FROM webhooks GROUP BY state", &[])
-        .await
-        .expect("count rows")
-        .iter()
-        .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
-        .collect()
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to the test database");
-    tokio::spawn(connection);
-    client
-}
-
-/// Every child process of a test; all are SIGKILLed and reaped on drop, panics included.
-#[derive(Default)]
-struct Children(Vec<(String, Child)>);
-
-impl Children {
-    fn add(&mut self, name: &str, child: Child) {
-        self.0.push((name.to_owned(), child));
-    }
-
-    /// SIGKILL one child now and reap it.
-    fn kill(&mut self, name: &str) {
-        let (_, child) = self
-            .0
-            .iter_mut()
-            .find(|(n, _)| n == name)
-            .expect("a child of that name");
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reaped");
-    }
-
-    /// Fails the test if a child died on its own.
-    fn assert_running(&mut self, name: &str) {
-        let (_, child) = self
-            .0
-            .iter_mut()
-            .find(|(n, _)| n == name)
-            .expect("a child of that name");
-        let status = child.try_wait().expect("try_wait");
-        assert!(status.is_none(), "{name} exited early: {status:?}");
-    }
-}
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for (_, child) in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-/// One `freshtap serve` process with its own config file.
-struct Replica {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    port: u16,
-}
-
-impl Replica {
-    fn new(queue_url: &str, simulator_url: &str, passcode: &str) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let config = dir.path().join("freshtap.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-[server]
-bind = "127.0.0.1:{port}"
-shutdown_grace_secs = 5
-drain_secs = 0
-[queue]
-url = "{queue_url}"
-lease_secs = {LEASE_SECS}
-pool_size = 4
-[delivery]
-max_in_flight = {MAX_IN_FLIGHT}
-batch_max_records = {BATCH}
-base_delay_ms = 20
-max_delay_secs = 1
-request_timeout_secs = 2
-[clevertap.accounts.main]
-account_id = "{ACCOUNT}"
-passcode = "{passcode}"
-base_url = "{simulator_url}"
-[auth]
-token = "{TOKEN}"
-admin_token = "{ADMIN}"
-[log]
-level = "warn"
-"#
-            ),
-        )
-        .expect("write config");
-        Self { dir, config, port }
-    }
-
-    fn spawn(&self) -> Child {
-        Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .current_dir(self.dir.path())
-            .env_remove("FRESHTAP_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the binary starts")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// Waits until `/readyz` answers `want` (bounded), returning its body.
-    async fn wait_ready(&self, client: &reqwest::Client, want: u16, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        let mut last = String::from("no answer");
-        loop {
-            if let Ok(response) = client.get(self.url("/readyz")).send().await {
-                let status = response.status().as_u16();
-                let body: Value = response.json().await.unwrap_or(Value::Null);
-                if status == want {
-                    return body;
-                }
-                last = format!("{status} {body}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "/readyz did not answer {want} within {within:?} (last: {last})"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn admin_stats(&self, client: &reqwest::Client) -> Value {
-        client
-            .get(self.url("/admin/stats"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .expect("admin stats")
-            .json()
-            .await
-            .expect("stats JSON")
-    }
-}
-
-async fn simulator() -> Simulator {
-    let mut account = SimAccount::new(ACCOUNT, PASS_A);
-    account.passcodes.push(PASS_B.to_owned());
-    let config = SimulatorConfig {
-        accounts: vec![account],
-        ..SimulatorConfig::default()
-    };
-    Simulator::start("127.0.0.1:0".parse().expect("addr"), config)
-        .await
-        .expect("simulator")
-}
-
-/// A CleverTap-shaped passthrough body: one profile update of `identity` carrying `seq`.
-fn body(identity: &str, seq: u32) -> String {
-    format!(
-        r#"{{"d":[{{"identity":"{identity}","type":"profile","profileData":{{"Seq":{seq}}}}}]}}"#
-    )
-}
-
-fn identity_seq(record: &Value) -> Option<(String, u64)> {
-    Some((
-        record["identity"].as_str()?.to_owned(),
-        record["profileData"]["Seq"].as_u64()?,
-    ))
-}
-
-/// The (identity, Seq) pairs the simulator accepted, in the order it accepted them.
-fn delivered(sim: &Simulator) -> Vec<(String, u64)> {
-    sim.accepted_records()
-        .iter()
-        .filter_map(identity_seq)
-        .collect()
-}
-
-async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<u16, reqwest::Error> {
-    client
-        .post(url)
-        .header("X-Freshtap-Token", TOKEN)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-}
-
-// ---------------------------------------------------------------------------------------------
-// nginx, from the Debian package, as the load balancer.
+use support::relay::KillOnDrop;
+use support::replica::{
+    ACCOUNT, BATCH, LEASE_SECS, MASK_A, MASK_B, MAX_IN_FLIGHT, PASS_A, PASS_B, admin_stats, body,
+    delivered, identity_seq, post, replica, simulator, states, wait_delivered,
+};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 /// nginx from the Debian package (or `FRESHTAP_TEST_NGINX`, a path to another binary).
 fn nginx_binary() -> Option<PathBuf> {
@@ -318,6 +90,12 @@ http {{
     path
 }
 
+/// A free port for nginx (it cannot report the port it bound).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
 async fn wait_listening(port: u16, within: Duration) {
     let deadline = Instant::now() + within;
     while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
@@ -328,9 +106,6 @@ async fn wait_listening(port: u16, within: Duration) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Two replicas behind nginx; one killed with SIGKILL mid-burst.
 
 const IDENTITIES: usize = 40;
 const UPDATES: u32 = 15;
@@ -352,33 +127,34 @@ struct Sent {
 async fn two_replicas_behind_nginx_survive_a_kill_9_mid_burst() {
     let schema = Schema::create().await;
     let nginx = nginx_binary().expect("nginx is not installed (apt-get install -y nginx)");
-    let mut children = Children::default();
     let sim = simulator().await;
     // Requests overlap, so the account-wide limit is actually contended.
     sim.faults().set_latency(Duration::from_millis(40));
 
-    let a = Replica::new(&schema.url(), &sim.url(), PASS_A);
-    let b = Replica::new(&schema.url(), &sim.url(), PASS_B);
-    children.add("a", a.spawn());
-    children.add("b", b.spawn());
+    let (a_config, b_config) = (
+        replica(&schema.url(), &sim.url(), PASS_A),
+        replica(&schema.url(), &sim.url(), PASS_B),
+    );
+    let (mut a, mut b) = (a_config.start(), b_config.start());
     let client = reqwest::Client::new();
     a.wait_ready(&client, 200, Duration::from_secs(20)).await;
     b.wait_ready(&client, 200, Duration::from_secs(20)).await;
 
     let lb_dir = tempfile::tempdir().expect("tempdir");
     let lb_port = free_port();
-    let conf = nginx_config(lb_dir.path(), lb_port, &[a.port, b.port]);
-    let lb = Command::new(&nginx)
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(lb_dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nginx starts");
-    children.add("nginx", lb);
+    let conf = nginx_config(lb_dir.path(), lb_port, &[a.port(), b.port()]);
+    let mut lb = KillOnDrop(
+        Command::new(&nginx)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(lb_dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("nginx starts"),
+    );
     wait_listening(lb_port, Duration::from_secs(5)).await;
     let lb_url = format!("http://127.0.0.1:{lb_port}/webhooks/contacts");
 
@@ -421,7 +197,7 @@ async fn two_replicas_behind_nginx_survive_a_kill_9_mid_burst() {
                 .map(|r| r.seq)
                 .collect();
             if !in_flight.is_empty() {
-                children.kill("a");
+                a.kill();
                 break in_flight;
             }
         }
@@ -469,8 +245,8 @@ async fn two_replicas_behind_nginx_survive_a_kill_9_mid_burst() {
     for sender in senders {
         sender.await.expect("sender task");
     }
-    children.assert_running("b");
-    children.assert_running("nginx");
+    b.assert_running();
+    lb.assert_running("nginx");
     let sent = sent.lock().expect("lock").clone();
     assert_eq!(sent.len(), total);
     let accepted: BTreeSet<(String, u64)> = sent
@@ -502,25 +278,11 @@ async fn two_replicas_behind_nginx_survive_a_kill_9_mid_burst() {
 
     // (a) + (d): B alone delivers everything accepted, A's leased rows included (after their
     // lease lapses), and leaves nothing pending, leased or dead.
-    let deadline = Instant::now() + Duration::from_secs(LEASE_SECS + 25);
-    loop {
-        let got: BTreeSet<(String, u64)> = delivered(&sim).into_iter().collect();
-        let missing: Vec<&(String, u64)> = accepted.difference(&got).collect();
-        if missing.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} accepted webhooks never reached CleverTap, e.g. {:?}",
-            missing.len(),
-            missing.first()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_delivered(&sim, &accepted, Duration::from_secs(LEASE_SECS + 25)).await;
     let drained_after = killed_at.elapsed();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let stats = b.admin_stats(&client).await;
+        let stats = admin_stats(&client, &b.url("/admin/stats")).await;
         let rows = &stats["rows"];
         if rows["pending"] == 0 && rows["leased"] == 0 {
             assert_eq!(rows["dead"], 0, "nothing went dead: {stats}");
@@ -529,7 +291,7 @@ async fn two_replicas_behind_nginx_survive_a_kill_9_mid_burst() {
         assert!(Instant::now() < deadline, "B did not drain: {stats}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let states = states(&schema).await;
+    let states = states(&schema.url()).await;
     assert_eq!(
         states.keys().collect::<Vec<_>>(),
         vec!["delivered"],
@@ -622,197 +384,4 @@ async fn two_replicas_behind_nginx_survive_a_kill_9_mid_burst() {
         "{repeats} records were delivered twice"
     );
     assert_eq!(by_identity.len(), IDENTITIES);
-}
-
-// ---------------------------------------------------------------------------------------------
-// The database goes away and comes back, for one replica.
-
-/// How the proxy treats traffic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Link {
-    Up,
-    /// Connections are closed and new ones dropped at once (database restart, refused).
-    Reset,
-    /// Nothing is forwarded any more and nothing is closed (a network partition).
-    Blackhole,
-}
-
-/// A TCP proxy to the test database that the test can cut.
-struct DbProxy {
-    port: u16,
-    link: watch::Sender<Link>,
-}
-
-impl DbProxy {
-    async fn start(upstream: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let port = listener.local_addr().expect("addr").port();
-        let (link, _) = watch::channel(Link::Up);
-        let links = link.clone();
-        tokio::spawn(async move {
-            while let Ok((inbound, _)) = listener.accept().await {
-                let mut state = links.subscribe();
-                let upstream = upstream.clone();
-                tokio::spawn(async move {
-                    let now = *state.borrow_and_update();
-                    match now {
-                        Link::Reset => return,
-                        Link::Blackhole => {
-                            // Hold the connection, say nothing, until the link changes.
-                            let _ = state.changed().await;
-                            return;
-                        }
-                        Link::Up => {}
-                    }
-                    let Ok(outbound) = TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    let (client_read, client_write) = inbound.into_split();
-                    let (server_read, server_write) = outbound.into_split();
-                    tokio::join!(
-                        pump(client_read, server_write, state.clone()),
-                        pump(server_read, client_write, state),
-                    );
-                });
-            }
-        });
-        Self { port, link }
-    }
-
-    fn set(&self, link: Link) {
-        self.link.send_replace(link);
-    }
-}
-
-/// Copies one direction: stops (closing it) on `Reset`; while `Blackhole`, holds what it read
-/// and forwards it once the link is `Up` again, so a healed partition loses no byte.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut link: watch::Receiver<Link>) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = tokio::select! {
-            read = from.read(&mut buf) => match read {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            },
-            _ = link.wait_for(|l| *l == Link::Reset) => return,
-        };
-        let now = link.wait_for(|l| *l != Link::Blackhole).await.map(|l| *l);
-        if !matches!(now, Ok(Link::Up)) {
-            return;
-        }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// `base` with its host and port replaced by `127.0.0.1:port`, and the host:port it named.
-fn through_proxy(base: &str, port: u16) -> (String, String) {
-    let (scheme, rest) = base.split_once("://").expect("a URL with a scheme");
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let (userinfo, hostport) = match authority.rfind('@') {
-        Some(at) => (&authority[..=at], &authority[at + 1..]),
-        None => ("", authority),
-    };
-    let upstream = if hostport.contains(':') {
-        hostport.to_owned()
-    } else {
-        format!("{hostport}:5432")
-    };
-    (
-        format!("{scheme}://{userinfo}127.0.0.1:{port}{tail}"),
-        upstream,
-    )
-}
-
-#[cfg_attr(
-    not(freshtap_postgres),
-    ignore = "needs FRESHTAP_TEST_DATABASE_URL (PostgreSQL)"
-)]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn losing_the_database_fails_readiness_and_intake_until_it_is_back() {
-    let schema = Schema::create().await;
-    let mut children = Children::default();
-    let (_, upstream) = through_proxy(schema.base(), 0);
-    let proxy = DbProxy::start(upstream).await;
-    let (proxied, _) = through_proxy(schema.base(), proxy.port);
-    let sim = simulator().await;
-    let relay = Replica::new(&schema.url_on(&proxied), &sim.url(), PASS_A);
-    children.add("relay", relay.spawn());
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client");
-    relay
-        .wait_ready(&client, 200, Duration::from_secs(20))
-        .await;
-    let intake = relay.url("/webhooks/contacts");
-    assert_eq!(
-        post(&client, &intake, body("before@db.test", 1)).await.ok(),
-        Some(202)
-    );
-    sim.wait_for_accepted(1, Duration::from_secs(10))
-        .await
-        .expect("delivered while the database is up");
-
-    let mut expected = 1;
-    for (n, cut) in [Link::Reset, Link::Blackhole].into_iter().enumerate() {
-        proxy.set(cut);
-        let reason = relay.wait_ready(&client, 503, Duration::from_secs(8)).await;
-        assert!(
-            reason["reason"].as_str().is_some_and(|r| !r.is_empty()),
-            "{cut:?}: /readyz says why: {reason}"
-        );
-        // Intake refuses with 503 (never a 2xx without a commit, never a hang).
-        for i in 0..3 {
-            let started = Instant::now();
-            let status = post(
-                &client,
-                &intake,
-                body(&format!("during-{n}-{i}@db.test"), 1),
-            )
-            .await
-            .expect("an answer");
-            assert_eq!(status, 503, "{cut:?}: intake while the database is gone");
-            assert!(
-                started.elapsed() < Duration::from_secs(8),
-                "{cut:?}: intake answered within its bound ({:?})",
-                started.elapsed()
-            );
-        }
-        children.assert_running("relay");
-
-        proxy.set(Link::Up);
-        relay
-            .wait_ready(&client, 200, Duration::from_secs(20))
-            .await;
-        let after = format!("after-{n}@db.test");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        // The first enqueue after the outage may still meet a connection that died with it.
-        loop {
-            match post(&client, &intake, body(&after, 1)).await.ok() {
-                Some(202) => break,
-                other => assert!(
-                    Instant::now() < deadline,
-                    "{cut:?}: intake recovers after the database is back (last {other:?})"
-                ),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        expected += 1;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !delivered(&sim)
-            .iter()
-            .any(|(identity, _)| identity == &after)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "{cut:?}: the webhook accepted after the outage was delivered"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    let got: BTreeSet<String> = delivered(&sim).into_iter().map(|(i, _)| i).collect();
-    assert!(got.len() >= expected, "{got:?}");
 }

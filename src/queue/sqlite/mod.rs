@@ -5,10 +5,12 @@
 //! own savepoint, so one failing job does not fail the others), commits once — one fsync —
 //! and only then answers each caller. Concurrent intakes therefore share a commit. A commit
 //! that fails (disk full, I/O error) fails every job of its group and marks the queue faulty
-//! until a later commit succeeds.
+//! until a later commit succeeds. A queue file deleted or replaced under the process marks it
+//! faulty for good (see `file`).
 
 mod activity;
 mod admin;
+mod file;
 mod holds;
 mod open;
 mod ops;
@@ -51,10 +53,18 @@ impl SqliteQueue {
             .map_err(|_| QueueError::Closed)??;
         let (jobs, rx) = mpsc::channel::<Job>();
         let writer_health = health.clone();
+        let file = file::Watch::new(path)?;
         std::thread::Builder::new()
             .name("freshtap-sqlite".into())
-            .spawn(move || writer(&conn, &rx, &writer_health))?;
+            .spawn(move || writer(&conn, &rx, &writer_health, file))?;
         Ok(Self { jobs, health })
+    }
+
+    /// Nothing new goes into a file that was deleted or replaced: the next start would not see it.
+    fn refuse_if_orphaned(&self) -> Result<(), QueueError> {
+        self.health
+            .for_good()
+            .map_or(Ok(()), |r| Err(QueueError::Commit(r)))
     }
 
     /// Runs `f` on the writer thread inside the current group transaction.
@@ -65,7 +75,12 @@ impl SqliteQueue {
     {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let result = conn.map(|conn| in_savepoint(conn, f));
+            // After SQLite rolled the group back on its own (SQLITE_FULL), the connection is in
+            // autocommit: a job run now would commit alone while its caller is told the group
+            // failed. It does not run; the group's failed commit answers it.
+            let result = conn
+                .filter(|conn| !conn.is_autocommit())
+                .map(|conn| in_savepoint(conn, f));
             Box::new(move |commit: Result<(), String>| {
                 let answer = match (commit, result) {
                     (Ok(()), Some(result)) => result.map_err(QueueError::from),
@@ -85,6 +100,7 @@ impl SqliteQueue {
         row: NewWebhook,
         dedup_window: Duration,
     ) -> Result<Enqueued, QueueError> {
+        self.refuse_if_orphaned()?;
         let since = row.received_at_ms - duration_ms(dedup_window);
         self.call(move |c| ops::enqueue(c, &row, since)).await
     }
@@ -94,6 +110,7 @@ impl SqliteQueue {
         row: NewWebhook,
         reason: String,
     ) -> Result<(i64, i64), QueueError> {
+        self.refuse_if_orphaned()?;
         self.call(move |c| ops::enqueue_invalid(c, &row, &reason))
             .await
     }
@@ -295,7 +312,7 @@ fn in_savepoint<R>(
 }
 
 /// The writer thread: group commit until every sender is gone.
-fn writer(conn: &Connection, jobs: &mpsc::Receiver<Job>, health: &Health) {
+fn writer(conn: &Connection, jobs: &mpsc::Receiver<Job>, health: &Health, mut file: file::Watch) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -320,6 +337,9 @@ fn writer(conn: &Connection, jobs: &mpsc::Receiver<Job>, health: &Health) {
         match &commit {
             Ok(()) => health.ok(),
             Err(error) => health.fail(&format!("queue commits fail: {error}")),
+        }
+        if let Some(reason) = file.gone() {
+            health.fail_for_good(&reason);
         }
         for finish in finishes {
             finish(commit.clone());
