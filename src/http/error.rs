@@ -1,5 +1,7 @@
 //! ApiError and its one IntoResponse: the JSON error envelope every failure answers with.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -69,12 +71,51 @@ impl ApiError {
     }
 }
 
+/// Queue errors answered with 503, logged at most once per [`QUEUE_ERROR_LOG_MS`].
+static QUEUE_ERRORS: LogInterval = LogInterval::new();
+const QUEUE_ERROR_LOG_MS: i64 = 10_000;
+
+/// At most one log line per interval, counting the events it stands for.
+struct LogInterval {
+    last_ms: AtomicI64,
+    since: AtomicU64,
+}
+
+impl LogInterval {
+    const fn new() -> Self {
+        Self {
+            last_ms: AtomicI64::new(i64::MIN),
+            since: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(n)`: log now, for the `n` events since the last line (this one included).
+    fn admit(&self, now_ms: i64) -> Option<u64> {
+        let count = self.since.fetch_add(1, Ordering::AcqRel) + 1;
+        let last = self.last_ms.load(Ordering::Acquire);
+        let due = last == i64::MIN || now_ms.saturating_sub(last) >= QUEUE_ERROR_LOG_MS;
+        if due
+            && self
+                .last_ms
+                .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.since.fetch_sub(count, Ordering::AcqRel);
+            return Some(count);
+        }
+        None
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         if let Self::Queue(error) = &self {
-            // The cause is logged once, here; the caller only learns it should retry.
-            tracing::error!(error = %error, "queue unavailable; answering 503");
+            // The cause is logged here, the caller only learns it should retry; during an outage
+            // every request fails alike, so at most one line per interval says how many did.
+            if let Some(refused) = QUEUE_ERRORS.admit(crate::clock::now_ms()) {
+                tracing::error!(error = %error, refused, "queue unavailable; answering 503");
+            }
         }
         let mut body = json!({
             "error": {"code": code, "message": self.to_string()},
@@ -100,5 +141,21 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static(after));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogInterval;
+
+    #[test]
+    fn an_outage_logs_one_line_per_interval_with_the_count() {
+        let interval = LogInterval::new();
+        assert_eq!(interval.admit(1_000), Some(1));
+        for at in 1_001..1_100 {
+            assert_eq!(interval.admit(at), None);
+        }
+        assert_eq!(interval.admit(11_000), Some(100));
+        assert_eq!(interval.admit(11_001), None);
     }
 }
