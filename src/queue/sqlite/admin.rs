@@ -3,35 +3,12 @@
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::ops::{activate_keys, parse_indexes};
+use super::rows::{activate_keys, parse_indexes};
 use crate::body::BodyKind;
 use crate::queue::{
-    DeadCode, DeadLetter, DeadLetterFilter, NewDeadLetter, PurgeCounts, Replay, RowState, SetBody,
-    Stats, WebhookView,
+    DeadCode, DeadLetter, DeadLetterFilter, PurgeCounts, Replay, RowState, SetBody, Stats,
+    WebhookView,
 };
-
-pub(super) fn insert_dead_letters(
-    c: &Connection,
-    row_id: i64,
-    dead: &[NewDeadLetter],
-    attempts: u32,
-    now: i64,
-) -> rusqlite::Result<()> {
-    let mut insert = c.prepare_cached(
-        "INSERT INTO dead_letters (row_id, record_index, code, reason, attempts, dead_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for letter in dead {
-        insert.execute(params![
-            row_id,
-            letter.record_index,
-            letter.code.as_text(),
-            letter.reason,
-            attempts,
-            now
-        ])?;
-    }
-    Ok(())
-}
 
 /// A stored text column read as one of the queue's enums.
 fn parsed<T>(r: &Row<'_>, index: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {

@@ -14,6 +14,7 @@ mod file;
 mod holds;
 mod open;
 mod ops;
+mod rows;
 
 use std::sync::mpsc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::admin::insert_dead_letters;
+use super::rows::{activate_keys, insert_dead_letters, join_indexes, parse_indexes};
 use crate::body::BodyKind;
 use crate::queue::{Claimed, Enqueued, NewWebhook, Next, RowOutcome, RowState};
 
@@ -31,15 +31,6 @@ fn insert_row(
         finished,
     ])?;
     Ok(c.last_insert_rowid())
-}
-
-pub(super) fn activate_keys(c: &Connection, row_id: i64, keys: &str) -> rusqlite::Result<()> {
-    let mut insert =
-        c.prepare_cached("INSERT OR IGNORE INTO active_keys (row_id, key) VALUES (?1, ?2)")?;
-    for key in keys.split('\n').filter(|k| !k.is_empty()) {
-        insert.execute(params![row_id, key])?;
-    }
-    Ok(())
 }
 
 pub(super) fn enqueue(c: &Connection, row: &NewWebhook, since: i64) -> rusqlite::Result<Enqueued> {
@@ -139,18 +130,6 @@ pub(super) fn claim(
         claimed.push(row);
     }
     Ok(claimed)
-}
-
-pub(super) fn parse_indexes(text: &str) -> Vec<u32> {
-    text.split(',').filter_map(|s| s.parse().ok()).collect()
-}
-
-fn join_indexes(indexes: &[u32]) -> String {
-    indexes
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 pub(super) fn complete(c: &Connection, outcomes: &[RowOutcome], now: i64) -> rusqlite::Result<()> {
