@@ -1,12 +1,12 @@
 //! The command line as an operator meets it, through the real binary: strict configuration in
-//! `check-config`, `--help`, `demo --config`, `dead-letters show` and `fix`, and port-in-use.
+//! `check-config`, `--help`, `demo --config` and port-in-use (the dead-letter commands are in
+//! cli_dead_letters.rs).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use clevertap_sim::{SimAccount, Simulator, SimulatorConfig};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_freshtap");
@@ -68,38 +68,6 @@ impl Setup {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-async fn simulator(account: &str, passcode: &str) -> Simulator {
-    let config = SimulatorConfig {
-        accounts: vec![SimAccount::new(account, passcode)],
-        ..SimulatorConfig::default()
-    };
-    Simulator::start("127.0.0.1:0".parse().expect("addr"), config)
-        .await
-        .expect("simulator")
-}
-
-async fn wait_healthy(port: u16) {
-    let client = reqwest::Client::new();
-    for _ in 0..250 {
-        let url = format!("http://127.0.0.1:{port}/healthz");
-        if client
-            .get(url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the relay did not become healthy within 5 s");
 }
 
 /// Kills the child when the test ends, however it ends.
@@ -296,73 +264,6 @@ async fn demo_with_a_config_file_serves_its_routes_against_the_simulator() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn an_invalid_body_is_shown_and_fixed_from_the_command_line() {
-    let sim = simulator("CLI-ACC", "cli-pass").await;
-    let port = free_port();
-    let setup = Setup::relay(port, &sim.url(), "");
-    let child = setup
-        .command(&["serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let _relay = Running(child);
-    wait_healthy(port).await;
-    let client = reqwest::Client::new();
-    let answer: Value = client
-        .post(format!("http://127.0.0.1:{port}/webhooks/contacts"))
-        .header("X-Freshtap-Token", TOKEN)
-        .header("Content-Type", "application/json")
-        .body("{\"contact_email\":\"fix.me@example.com\" \"oops\"}")
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    let id = answer["dead_letter_id"].as_i64().expect("dead letter id");
-    let id_text = id.to_string();
-
-    let shown = setup.run(&["dead-letters", "show", &id_text]);
-    assert!(shown.status.success(), "{}", stderr(&shown));
-    let letter: Value = serde_json::from_slice(&shown.stdout).expect("one JSON object");
-    assert_eq!(letter["code"], "invalid_body");
-    assert!(letter["body"].as_str().is_some_and(|b| b.contains("oops")));
-
-    let still_bad = setup.file("bad.json", "{not json");
-    let refused = setup.run(&["dead-letters", "fix", &id_text, "--body-file"]);
-    assert!(!refused.status.success(), "--body-file is required");
-    let refused = setup
-        .command(&["dead-letters", "fix", &id_text, "--body-file"])
-        .arg(&still_bad)
-        .output()
-        .expect("runs");
-    assert!(!refused.status.success());
-    assert!(
-        stderr(&refused).contains("does not read"),
-        "{}",
-        stderr(&refused)
-    );
-
-    let good = setup.file(
-        "good.json",
-        r#"{"contact_email":"fix.me@example.com","contact_first_name":"Fix"}"#,
-    );
-    let fixed = setup
-        .command(&["dead-letters", "fix", &id_text, "--body-file"])
-        .arg(&good)
-        .output()
-        .expect("runs");
-    assert!(fixed.status.success(), "{}", stderr(&fixed));
-    let replayed = setup.run(&["dead-letters", "replay", "--id", &id_text]);
-    assert!(replayed.status.success(), "{}", stderr(&replayed));
-    sim.wait_for_accepted(1, Duration::from_secs(10))
-        .await
-        .expect("the fixed body is delivered");
-    assert!(sim.profile("fix.me@example.com").is_some());
 }
 
 #[test]
