@@ -79,7 +79,7 @@ def evaluate(meta, rows):
                         f"{net['sim_max_in_flight_seen']} in flight at most (max_in_flight {net['max_in_flight']}), "
                         f"{net['sim_throttled']} × 429",
                         net["sim_max_in_flight_seen"] <= net["max_in_flight"] and net["sim_throttled"] == 0))
-    for label, names in (("intake and end to end", ("intake", "e2e", "e2e_ct")),
+    for label, names in (("intake and end to end", ("intake", "e2e", "e2e_ct", "upload")),
                          ("draining the backlog", ("backlog",)),
                          ("2000 connections", ("many",))):
         loaded = [r for r in rows if r["scenario"] in names and "rss_peak_kb" in r]
@@ -121,7 +121,7 @@ def evaluate(meta, rows):
 
 def problems(meta, rows):
     found = []
-    needed = ["parse_only", "naive_relay", "intake", "e2e", "overload", "naive_ct", "e2e_ct", "many"]
+    needed = ["parse_only", "naive_relay", "intake", "e2e", "overload", "naive_ct", "e2e_ct", "many", "upload"]
     if meta["postgres"]["enabled"]:
         needed += ["pg_intake", "pg_e2e"]
         if not meta["postgres"]["nginx_skipped_reason"]:
@@ -214,6 +214,17 @@ def markdown(meta, rows, commands, targets, found, analysis):
                                  ("uploads in flight at most", lambda r: str(r.get("sim_max_in_flight_seen", net["sim_max_in_flight_seen"]))),
                                  ("429 drawn", lambda r: str(r.get("sim_throttled", net["sim_throttled"])))]),
                 ""]
+    up = one(rows, "upload")
+    if up and ok_rps(up):
+        out += ["### Drop-in `/1/upload`", "",
+                f"CleverTap's Upload API served by freshtap: {up['records_per_request']} CRM-sized profile records "
+                f"({up['bytes_per_request'] / 1e6:.2f} MB) per request, {up['connections']} connections, each request "
+                "answered with CleverTap's answer after its records are committed; then the queue drains to the "
+                "simulator (*delivered/s* over load + drain).", "",
+                "| requests/s | records answered processed/s | p50 ms | p99 ms | non-200 | peak RSS MB | delivered/s | drain after load s |",
+                "|---|---|---|---|---|---|---|---|",
+                f"| {up['rps']:.1f} | {up['records_per_s']:.0f} | {up['p50_ms']:.1f} | {up['p99_ms']:.1f} | "
+                f"{up['status_other']} | {mb(up['rss_peak_kb'])} | {up['delivered_per_s']:.0f} | {up['drain_after_load_s']} |", ""]
     many = one(rows, "many")
     if many:
         out += ["### Many connections", "",

@@ -71,8 +71,10 @@ async fn store(
         .and_then(|v| v.to_str().ok());
     let kind = BodyKind::from_content_type(content_type, &bytes)
         .ok_or_else(|| ApiError::UnsupportedType(content_type.unwrap_or_default().to_owned()))?;
-    let mut row = new_row(app, route, kind, bytes.to_vec());
-    let parsed = match webhook::parse(kind, &bytes) {
+    let parsed = webhook::parse(kind, &bytes);
+    // The body moves into the row (no copy: the read buffer is not shared).
+    let mut row = new_row(app, route, kind, Vec::from(bytes));
+    let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
             // Kept as a dead letter so an operator can fix the body and replay it.

@@ -130,7 +130,8 @@ async fn store(
     if records.is_empty() {
         return Ok(Json(upload_answer(&records, &[])).into_response());
     }
-    let mut row = new_row(app, route, BodyKind::Json, bytes.to_vec());
+    // The body moves into the row (no copy: the read buffer is not shared).
+    let mut row = new_row(app, route, BodyKind::Json, Vec::from(bytes));
     let refusals = judge(route, &parsed.value, row.received_at_ms / 1000);
     row.refused = dead_letters(&refusals);
     row.finished = row.refused.len() == records.len();
