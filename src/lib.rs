@@ -32,6 +32,9 @@ pub mod accounts;
 /// Dead-letter replay (admin API and CLI).
 pub mod replay;
 
+/// Erasure on request: the identity's keyed hash and the shared erase step.
+pub mod erasure;
+
 /// Raw webhook bodies: content types, parsing, test payloads, hashes.
 pub mod webhook;
 

@@ -16,10 +16,13 @@ mod pg_support;
 mod postgres_connect;
 #[path = "queue_contract/postgres_replicas.rs"]
 mod postgres_replicas;
+#[path = "queue_contract/privacy.rs"]
+mod privacy;
 
 use activity::*;
 use admin::*;
 use holds::*;
+use privacy::*;
 
 use std::time::Duration;
 
@@ -224,6 +227,12 @@ macro_rules! contract {
             a_body_that_is_not_deduplicated_is_stored_twice,
             activity_counts_received_and_finished_rows_in_their_buckets,
             activity_of_a_quiet_span_is_every_bucket_empty,
+            an_erasure_removes_one_persons_rows_and_records_it,
+            keep_pending_leaves_unfinished_rows,
+            the_body_scan_is_bounded,
+            what_is_held_for_a_person_lists_states_and_dead_letters,
+            the_audit_log_lists_actions_newest_first,
+            delivered_bodies_are_dropped_but_dead_letters_keep_theirs,
         ]);
     };
     (@tests $backend:ident, $open:expr, $needs:ident, [$($behaviour:ident),* $(,)?]) => {

@@ -74,7 +74,11 @@ pub struct QueueSettings {
     pub lease_secs: u64,
     pub dedup_window_secs: u64,
     pub delivered_retention_hours: u64,
+    /// Bodies of delivered rows are emptied after this (their metadata stays).
+    pub delivered_body_retention_hours: u64,
     pub dead_retention_days: u64,
+    /// Bodies without an extracted identity an erasure reads at most.
+    pub erasure_scan_rows: usize,
     pub pool_size: u32,
 }
 
@@ -219,6 +223,8 @@ pub struct AuthSettings {
     pub header: String,
     pub admin_token: Option<SecretString>,
     pub admin_token_file: Option<PathBuf>,
+    /// Key of the identity hash erasures keep; derived from the admin token when unset.
+    pub erasure_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -89,6 +89,10 @@ macro_rules! dispatch {
     };
 }
 
+// After `dispatch!`, which it uses.
+mod privacy;
+pub use privacy::{Actor, AuditEntry, Erasure, ErasureRecord, NewAudit, Removed, identity_key};
+
 impl Queue {
     /// Opens (creating and migrating) the queue named by `queue.url`.
     pub async fn connect(settings: &QueueSettings) -> Result<Self, QueueError> {

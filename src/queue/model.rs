@@ -240,6 +240,9 @@ pub struct WebhookView {
     pub received_at_ms: i64,
     pub delivered: Vec<u32>,
     pub last_error: Option<String>,
+    pub finished_at_ms: Option<i64>,
+    /// When body retention emptied its body (delivered rows only).
+    pub body_dropped_at_ms: Option<i64>,
     pub dead_letters: Vec<DeadLetter>,
 }
 

@@ -8,9 +8,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::dead_letter_json;
+use super::privacy::{Who, audit};
 use crate::clock::{iso, now_ms};
 use crate::http::error::ApiError;
 use crate::http::extract::{Path, Query};
+use crate::queue::{Actor, WebhookView};
 use crate::state::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -45,31 +47,59 @@ async fn stats(State(app): State<AppState>) -> Result<Response, ApiError> {
 #[derive(Debug, Deserialize)]
 struct Lookup {
     request_id: Option<String>,
+    identity: Option<String>,
 }
 
 async fn webhook_lookup(
     State(app): State<AppState>,
     Query(q): Query<Lookup>,
 ) -> Result<Response, ApiError> {
-    let request_id = q
-        .request_id
-        .ok_or_else(|| ApiError::BadRequest("request_id is required".into()))?;
+    let request_id = match (q.request_id, q.identity) {
+        (Some(request_id), None) => request_id,
+        (None, Some(identity)) => return held_for(&app, &identity).await,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give exactly one of request_id= and identity=".into(),
+            ));
+        }
+    };
     let view = app
         .queue
         .webhook_by_request_id(&request_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no webhook with request id {request_id}")))?;
+    Ok(Json(view_json(&view)).into_response())
+}
+
+fn view_json(view: &WebhookView) -> Value {
     let letters: Vec<Value> = view.dead_letters.iter().map(dead_letter_json).collect();
-    Ok(Json(json!({
+    json!({
         "id": view.id, "route": view.route, "account": view.account, "state": view.state,
         "attempts": view.attempts, "request_id": view.request_id, "received_at": iso(view.received_at_ms),
+        "finished_at": view.finished_at_ms.map(iso),
+        "body_dropped_at": view.body_dropped_at_ms.map(iso),
         "delivered_records": view.delivered, "last_error": view.last_error, "dead_letters": letters,
-    }))
-    .into_response())
+    })
+}
+
+/// Rows answered for one identity at most (an access request's export).
+const HELD_LIMIT: usize = 1000;
+
+/// `GET /admin/webhooks?identity=…`: every row and dead letter held for that person.
+async fn held_for(app: &AppState, identity: &str) -> Result<Response, ApiError> {
+    let scan = app.settings.queue.erasure_scan_rows;
+    let views = app.queue.held_for(identity, HELD_LIMIT, scan).await?;
+    let items: Vec<Value> = views.iter().map(view_json).collect();
+    Ok(Json(json!({"items": items, "truncated": items.len() == HELD_LIMIT})).into_response())
 }
 
 /// `POST /admin/accounts/{name}/pause` and `/resume`: for every replica, until undone.
-async fn set_paused(app: &AppState, name: String, paused: bool) -> Result<Response, ApiError> {
+async fn set_paused(
+    app: &AppState,
+    actor: Actor,
+    name: String,
+    paused: bool,
+) -> Result<Response, ApiError> {
     if app.accounts.get(&name).is_none() {
         return Err(ApiError::NotFound(format!("no account {name}")));
     }
@@ -78,19 +108,23 @@ async fn set_paused(app: &AppState, name: String, paused: bool) -> Result<Respon
     } else {
         app.accounts.resume(&name).await?;
     }
+    let action = if paused { "pause" } else { "resume" };
+    audit(app, actor, action, format!("account {name}"), "done".into()).await;
     Ok(Json(json!({"account": name, "paused": paused})).into_response())
 }
 
 async fn pause_account(
     State(app): State<AppState>,
+    Who(actor): Who,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    set_paused(&app, name, true).await
+    set_paused(&app, actor, name, true).await
 }
 
 async fn resume_account(
     State(app): State<AppState>,
+    Who(actor): Who,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    set_paused(&app, name, false).await
+    set_paused(&app, actor, name, false).await
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::dead_letter_json;
+use super::privacy::{Who, audit};
 use crate::http::error::ApiError;
 use crate::http::extract::{Path, Query};
 use crate::queue::{DeadCode, DeadLetterFilter, SetBody};
@@ -74,6 +75,7 @@ async fn list(
 
 async fn set_body(
     State(app): State<AppState>,
+    Who(actor): Who,
     Path(id): Path<i64>,
     headers: HeaderMap,
     body: Body,
@@ -95,6 +97,14 @@ async fn set_body(
     match app.queue.set_body(id, body.to_vec(), kind).await? {
         SetBody::Replaced => {
             tracing::info!(dead_letter = id, "invalid body replaced by an operator");
+            audit(
+                &app,
+                actor,
+                "set_body",
+                format!("dead letter {id}"),
+                "replaced".into(),
+            )
+            .await;
             Ok(Json(json!({"status": "replaced", "id": id})).into_response())
         }
         SetBody::NotFound => Err(ApiError::NotFound(format!("no dead letter {id}"))),
@@ -106,6 +116,7 @@ async fn set_body(
 
 async fn replay_one(
     State(app): State<AppState>,
+    Who(actor): Who,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let letter = app
@@ -114,6 +125,8 @@ async fn replay_one(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no dead letter {id}")))?;
     let report = replay(&app, vec![letter]).await?;
+    let detail = format!("replayed {}", report.replayed);
+    audit(&app, actor, "replay", format!("dead letter {id}"), detail).await;
     Ok(Json(report).into_response())
 }
 
@@ -127,6 +140,7 @@ struct ReplayQuery {
 
 async fn replay_matching(
     State(app): State<AppState>,
+    Who(actor): Who,
     Query(q): Query<ReplayQuery>,
 ) -> Result<Response, ApiError> {
     if q.route.is_none() && q.code.is_none() && !q.all {
@@ -153,12 +167,31 @@ async fn replay_matching(
         }
     }
     let report = replay(&app, letters).await?;
+    let target = format!(
+        "dead letters route={} code={}",
+        q.route.as_deref().unwrap_or("*"),
+        q.code.as_deref().unwrap_or("*")
+    );
+    let detail = format!("replayed {}", report.replayed);
+    audit(&app, actor, "replay", target, detail).await;
     Ok(Json(report).into_response())
 }
 
-async fn delete(State(app): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+async fn delete(
+    State(app): State<AppState>,
+    Who(actor): Who,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
     if app.queue.delete_dead_letter(id).await? {
         tracing::info!(dead_letter = id, "dead letter deleted by an operator");
+        audit(
+            &app,
+            actor,
+            "delete",
+            format!("dead letter {id}"),
+            "deleted".into(),
+        )
+        .await;
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::NotFound(format!("no dead letter {id}")))

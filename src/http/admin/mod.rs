@@ -4,6 +4,7 @@
 
 mod accounts;
 mod dead_letters;
+mod privacy;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -21,6 +22,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(dead_letters::router())
         .merge(accounts::router())
+        .merge(privacy::router())
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }
 

@@ -12,7 +12,11 @@ use crate::queue::{
 };
 
 /// A stored text column read as one of the queue's enums.
-fn parsed<T>(r: &Row, index: usize, parse: fn(&str) -> Option<T>) -> Result<T, QueueError> {
+pub(super) fn parsed<T>(
+    r: &Row,
+    index: usize,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, QueueError> {
     let text: &str = r.try_get(index)?;
     parse(text).ok_or_else(|| QueueError::Stored(format!("unexpected stored value {text:?}")))
 }
@@ -213,9 +217,23 @@ pub async fn webhook_by_request_id(
 ) -> Result<Option<WebhookView>, QueueError> {
     let row = query_opt(
         t,
-        "SELECT id, route, account, state, attempts, request_id, received_at, delivered, last_error \
-         FROM webhooks WHERE request_id = $1 ORDER BY id DESC LIMIT 1",
+        "SELECT id FROM webhooks WHERE request_id = $1 ORDER BY id DESC LIMIT 1",
         &[&request_id],
+    )
+    .await?;
+    match row {
+        Some(r) => webhook_view(t, r.try_get(0)?).await,
+        None => Ok(None),
+    }
+}
+
+/// One row as the admin API shows it, with its dead letters.
+pub async fn webhook_view(t: &Transaction<'_>, id: i64) -> Result<Option<WebhookView>, QueueError> {
+    let row = query_opt(
+        t,
+        "SELECT id, route, account, state, attempts, request_id, received_at, delivered, last_error, \
+         finished_at, body_dropped_at FROM webhooks WHERE id = $1",
+        &[&id],
     )
     .await?;
     let Some(r) = row else { return Ok(None) };
@@ -229,6 +247,8 @@ pub async fn webhook_by_request_id(
         received_at_ms: r.try_get(6)?,
         delivered: indexes(r.try_get(7)?),
         last_error: r.try_get(8)?,
+        finished_at_ms: r.try_get(9)?,
+        body_dropped_at_ms: r.try_get(10)?,
         dead_letters: Vec::new(),
     };
     let sql = format!(

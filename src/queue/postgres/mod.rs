@@ -12,6 +12,7 @@ mod admin;
 mod connect;
 mod holds;
 mod ops;
+mod privacy;
 mod setup;
 mod tls;
 mod writer;
@@ -25,8 +26,9 @@ use tokio_util::sync::DropGuard;
 
 use super::health::Health;
 use super::{
-    Claimed, DeadLetter, DeadLetterFilter, Enqueued, Hold, HoldKind, Lifted, NewWebhook,
-    PurgeCounts, QueueError, Replay, RowOutcome, SetBody, Stats, WebhookView,
+    AuditEntry, Claimed, DeadLetter, DeadLetterFilter, Enqueued, Erasure, ErasureRecord, Hold,
+    HoldKind, Lifted, NewAudit, NewWebhook, PurgeCounts, QueueError, Replay, RowOutcome, SetBody,
+    Stats, WebhookView,
 };
 use crate::body::BodyKind;
 use crate::clock::{duration_ms, now_ms};
@@ -289,6 +291,49 @@ impl PostgresQueue {
                 Err(QueueError::Timeout(PING_TIMEOUT))
             }
         }
+    }
+
+    pub async fn erase(&self, erasure: Erasure) -> Result<ErasureRecord, QueueError> {
+        self.tx(async |t| privacy::erase(t, &erasure, now_ms()).await)
+            .await
+    }
+
+    pub async fn held_for(
+        &self,
+        key: String,
+        limit: usize,
+        scan_limit: usize,
+    ) -> Result<Vec<WebhookView>, QueueError> {
+        self.tx(async |t| privacy::held_for(t, &key, limit, scan_limit).await)
+            .await
+    }
+
+    pub async fn erasures(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<ErasureRecord>, QueueError> {
+        self.tx(async |t| privacy::erasures(t, limit, before).await)
+            .await
+    }
+
+    pub async fn audit(&self, entry: NewAudit) -> Result<i64, QueueError> {
+        self.tx(async |t| privacy::audit(t, &entry, now_ms()).await)
+            .await
+    }
+
+    pub async fn audit_log(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditEntry>, QueueError> {
+        self.tx(async |t| privacy::audit_log(t, limit, before).await)
+            .await
+    }
+
+    pub async fn drop_delivered_bodies(&self, before: i64) -> Result<u64, QueueError> {
+        self.tx(async |t| privacy::drop_delivered_bodies(t, before, now_ms()).await)
+            .await
     }
 
     pub fn health(&self) -> &Health {

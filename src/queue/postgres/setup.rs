@@ -27,6 +27,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         3,
         include_str!("../../../migrations/postgres/0003_activity.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_privacy.sql"),
+    ),
 ];
 /// Advisory lock class of the migration transaction (replicas starting together); the second
 /// key is the schema, since advisory locks are database-wide.

@@ -11,7 +11,11 @@ use crate::queue::{
 };
 
 /// A stored text column read as one of the queue's enums.
-fn parsed<T>(r: &Row<'_>, index: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+pub(super) fn parsed<T>(
+    r: &Row<'_>,
+    index: usize,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
     let text: String = r.get(index)?;
     parse(&text).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
@@ -165,12 +169,23 @@ pub(super) fn webhook_by_request_id(
     c: &Connection,
     request_id: &str,
 ) -> rusqlite::Result<Option<WebhookView>> {
+    let id: Option<i64> = c
+        .prepare_cached("SELECT id FROM webhooks WHERE request_id = ?1 ORDER BY id DESC LIMIT 1")?
+        .query_row([request_id], |r| r.get(0))
+        .optional()?;
+    id.map(|id| webhook_view(c, id))
+        .transpose()
+        .map(Option::flatten)
+}
+
+/// One row as the admin API shows it, with its dead letters.
+pub(super) fn webhook_view(c: &Connection, id: i64) -> rusqlite::Result<Option<WebhookView>> {
     let view = c
         .prepare_cached(
-            "SELECT id, route, account, state, attempts, request_id, received_at, delivered, last_error \
-             FROM webhooks WHERE request_id = ?1 ORDER BY id DESC LIMIT 1",
+            "SELECT id, route, account, state, attempts, request_id, received_at, delivered, last_error, \
+             finished_at, body_dropped_at FROM webhooks WHERE id = ?1",
         )?
-        .query_row([request_id], |r| {
+        .query_row([id], |r| {
             Ok(WebhookView {
                 id: r.get(0)?,
                 route: r.get(1)?,
@@ -181,6 +196,8 @@ pub(super) fn webhook_by_request_id(
                 received_at_ms: r.get(6)?,
                 delivered: parse_indexes(&r.get::<_, String>(7)?),
                 last_error: r.get(8)?,
+                finished_at_ms: r.get(9)?,
+                body_dropped_at_ms: r.get(10)?,
                 dead_letters: Vec::new(),
             })
         })

@@ -14,6 +14,7 @@ mod file;
 mod holds;
 mod open;
 mod ops;
+mod privacy;
 mod rows;
 
 use std::sync::mpsc;
@@ -24,8 +25,9 @@ use tokio::sync::oneshot;
 
 use super::health::Health;
 use super::{
-    Claimed, DeadLetter, DeadLetterFilter, Enqueued, Hold, HoldKind, Lifted, NewWebhook,
-    PurgeCounts, QueueError, Replay, RowOutcome, SetBody, Stats, WebhookView,
+    AuditEntry, Claimed, DeadLetter, DeadLetterFilter, Enqueued, Erasure, ErasureRecord, Hold,
+    HoldKind, Lifted, NewAudit, NewWebhook, PurgeCounts, QueueError, Replay, RowOutcome, SetBody,
+    Stats, WebhookView,
 };
 use crate::body::BodyKind;
 use crate::clock::{duration_ms, now_ms};
@@ -284,6 +286,49 @@ impl SqliteQueue {
                 .map(|_| ())
         })
         .await
+    }
+
+    pub async fn erase(&self, erasure: Erasure) -> Result<ErasureRecord, QueueError> {
+        self.call(move |c| privacy::erase(c, &erasure, now_ms()))
+            .await
+    }
+
+    pub async fn held_for(
+        &self,
+        key: String,
+        limit: usize,
+        scan_limit: usize,
+    ) -> Result<Vec<WebhookView>, QueueError> {
+        self.call(move |c| privacy::held_for(c, &key, limit, scan_limit))
+            .await
+    }
+
+    pub async fn erasures(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<ErasureRecord>, QueueError> {
+        self.call(move |c| privacy::erasures(c, limit, before))
+            .await
+    }
+
+    pub async fn audit(&self, entry: NewAudit) -> Result<i64, QueueError> {
+        self.call(move |c| privacy::audit(c, &entry, now_ms()))
+            .await
+    }
+
+    pub async fn audit_log(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditEntry>, QueueError> {
+        self.call(move |c| privacy::audit_log(c, limit, before))
+            .await
+    }
+
+    pub async fn drop_delivered_bodies(&self, before: i64) -> Result<u64, QueueError> {
+        self.call(move |c| privacy::drop_delivered_bodies(c, before, now_ms()))
+            .await
     }
 
     pub fn health(&self) -> &Health {

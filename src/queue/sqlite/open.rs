@@ -16,6 +16,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/sqlite/0003_activity.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/sqlite/0004_privacy.sql"),
+    ),
 ];
 
 pub(super) fn connection(path: &str) -> Result<Connection, QueueError> {

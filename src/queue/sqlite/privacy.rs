@@ -1,0 +1,215 @@
+//! SQLite statements of the privacy operations: erasure, what is held for one person, the
+//! audit log, and delivered-body retention; on the writer thread.
+
+use rusqlite::{Connection, Row, params};
+
+use super::admin::{parsed, webhook_view};
+use crate::body::BodyKind;
+use crate::queue::privacy::{Matched, body_mentions, count, stored};
+use crate::queue::{
+    Actor, AuditEntry, Erasure, ErasureRecord, NewAudit, Removed, RowState, WebhookView,
+};
+
+/// Rows of one person (lowercased `key`), newest first: by order key, then by reading at most
+/// `scan_limit` bodies whose identity was not extracted. Also how many bodies were read, and
+/// whether more were left unread.
+fn matching(c: &Connection, key: &str, scan_limit: usize) -> rusqlite::Result<Matched> {
+    let mut rows: Vec<(i64, RowState)> = c
+        .prepare_cached(
+            "SELECT id, state FROM webhooks \
+             WHERE instr(char(10) || order_keys || char(10), char(10) || ?1 || char(10)) > 0",
+        )?
+        .query_map([key], |r| Ok((r.get(0)?, parsed(r, 1, RowState::parse)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let limit = i64::try_from(scan_limit).unwrap_or(i64::MAX - 1);
+    let mut scan = c.prepare_cached(
+        "SELECT id, state, content_type, body FROM webhooks \
+         WHERE order_keys = '' OR order_keys = lower(hex(body_hash)) ORDER BY id DESC LIMIT ?1",
+    )?;
+    let mut found = scan.query([limit + 1])?;
+    let (mut scanned, mut truncated) = (0_u64, false);
+    while let Some(r) = found.next()? {
+        if scanned as usize >= scan_limit {
+            truncated = true;
+            break;
+        }
+        scanned += 1;
+        let kind = BodyKind::from_stored(&r.get::<_, String>(2)?);
+        if body_mentions(&r.get::<_, Vec<u8>>(3)?, kind, key) {
+            rows.push((r.get(0)?, parsed(r, 1, RowState::parse)?));
+        }
+    }
+    Ok(Matched {
+        rows,
+        scanned,
+        truncated,
+    }
+    .sorted())
+}
+
+pub(super) fn erase(c: &Connection, e: &Erasure, now: i64) -> rusqlite::Result<ErasureRecord> {
+    let key = crate::queue::identity_key(&e.identity);
+    let Matched {
+        rows,
+        scanned,
+        truncated: scan_truncated,
+    } = matching(c, &key, e.scan_limit)?;
+    let mut removed = Removed {
+        scanned,
+        scan_truncated,
+        ..Removed::default()
+    };
+    for (id, state) in rows {
+        if e.keep_pending && matches!(state, RowState::Pending | RowState::Leased) {
+            continue;
+        }
+        let letters = c
+            .prepare_cached("DELETE FROM dead_letters WHERE row_id = ?1")?
+            .execute([id])?;
+        removed.dead_letters += letters as u64;
+        c.prepare_cached("DELETE FROM active_keys WHERE row_id = ?1")?
+            .execute([id])?;
+        c.prepare_cached("DELETE FROM webhooks WHERE id = ?1")?
+            .execute([id])?;
+        removed.count(state);
+    }
+    c.prepare_cached(
+        "INSERT INTO erasures (at, credential, client, request_id, identity_hash, keep_pending, propagate, \
+         pending, leased, delivered, dead, dead_letters, scanned) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        now,
+        e.actor.credential,
+        e.actor.client,
+        e.actor.request_id,
+        e.identity_hash,
+        e.keep_pending,
+        e.propagate,
+        stored(removed.pending),
+        stored(removed.leased),
+        stored(removed.delivered),
+        stored(removed.dead),
+        stored(removed.dead_letters),
+        stored(removed.scanned),
+    ])?;
+    Ok(ErasureRecord {
+        id: c.last_insert_rowid(),
+        at_ms: now,
+        actor: e.actor.clone(),
+        identity_hash: e.identity_hash.clone(),
+        keep_pending: e.keep_pending,
+        propagate: e.propagate,
+        removed,
+    })
+}
+
+pub(super) fn held_for(
+    c: &Connection,
+    key: &str,
+    limit: usize,
+    scan_limit: usize,
+) -> rusqlite::Result<Vec<WebhookView>> {
+    let Matched { rows, .. } = matching(c, key, scan_limit)?;
+    let mut views = Vec::new();
+    for (id, _) in rows.into_iter().take(limit) {
+        views.extend(webhook_view(c, id)?);
+    }
+    Ok(views)
+}
+
+fn actor_from(r: &Row<'_>, first: usize) -> rusqlite::Result<Actor> {
+    Ok(Actor {
+        credential: r.get(first)?,
+        client: r.get(first + 1)?,
+        request_id: r.get(first + 2)?,
+    })
+}
+
+pub(super) fn erasures(
+    c: &Connection,
+    limit: usize,
+    before: Option<i64>,
+) -> rusqlite::Result<Vec<ErasureRecord>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, at, credential, client, request_id, identity_hash, keep_pending, propagate, \
+         pending, leased, delivered, dead, dead_letters, scanned FROM erasures \
+         WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    stmt.query_map(params![before.unwrap_or(i64::MAX), limit], |r| {
+        Ok(ErasureRecord {
+            id: r.get(0)?,
+            at_ms: r.get(1)?,
+            actor: actor_from(r, 2)?,
+            identity_hash: r.get(5)?,
+            keep_pending: r.get(6)?,
+            propagate: r.get(7)?,
+            removed: Removed {
+                pending: count(r.get(8)?),
+                leased: count(r.get(9)?),
+                delivered: count(r.get(10)?),
+                dead: count(r.get(11)?),
+                dead_letters: count(r.get(12)?),
+                scanned: count(r.get(13)?),
+                scan_truncated: false,
+            },
+        })
+    })?
+    .collect()
+}
+
+pub(super) fn audit(c: &Connection, entry: &NewAudit, now: i64) -> rusqlite::Result<i64> {
+    c.prepare_cached(
+        "INSERT INTO audit_log (at, credential, client, request_id, action, target, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        now,
+        entry.actor.credential,
+        entry.actor.client,
+        entry.actor.request_id,
+        entry.action,
+        entry.target,
+        entry.detail,
+    ])?;
+    Ok(c.last_insert_rowid())
+}
+
+pub(super) fn audit_log(
+    c: &Connection,
+    limit: usize,
+    before: Option<i64>,
+) -> rusqlite::Result<Vec<AuditEntry>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, at, credential, client, request_id, action, target, detail FROM audit_log \
+         WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    stmt.query_map(params![before.unwrap_or(i64::MAX), limit], |r| {
+        Ok(AuditEntry {
+            id: r.get(0)?,
+            at_ms: r.get(1)?,
+            actor: actor_from(r, 2)?,
+            action: r.get(5)?,
+            target: r.get(6)?,
+            detail: r.get(7)?,
+        })
+    })?
+    .collect()
+}
+
+pub(super) fn drop_delivered_bodies(
+    c: &Connection,
+    before: i64,
+    now: i64,
+) -> rusqlite::Result<u64> {
+    let dropped = c
+        .prepare_cached(
+            "UPDATE webhooks SET body = X'', body_dropped_at = ?2 \
+             WHERE state = 'delivered' AND finished_at < ?1 AND body_dropped_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = webhooks.id)",
+        )?
+        .execute(params![before, now])?;
+    Ok(dropped as u64)
+}
