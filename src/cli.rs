@@ -2,6 +2,7 @@
 //! The dead-letter tools are in `cli/dead_letters.rs`.
 
 mod dead_letters;
+mod erase;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -62,6 +63,16 @@ pub enum Command {
         #[command(subcommand)]
         action: dead_letters::DeadLetterAction,
     },
+    /// Remove one person's stored webhooks and dead letters (on the queue directly); the
+    /// erasure is recorded with the identity only as a keyed hash, as `POST /admin/erasures`.
+    Erase {
+        /// The person's identity as the rows hold it (email, phone or id; matched lowercased).
+        #[arg(long)]
+        identity: String,
+        /// Keep rows still pending or being delivered.
+        #[arg(long)]
+        keep_pending: bool,
+    },
     /// GET the local /healthz; exit 0 when healthy (the Docker HEALTHCHECK).
     Healthcheck {
         /// The health URL to GET (plain http).
@@ -95,6 +106,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match command {
         Command::Render { route, file } => render(&settings, &route, file),
         Command::DeadLetters { action } => dead_letters::run(settings, action).await,
+        Command::Erase {
+            identity,
+            keep_pending,
+        } => erase::run(settings, &identity, keep_pending).await,
         _ => serve(settings).await,
     };
     match result {

@@ -1,5 +1,6 @@
-//! The dead-letter commands as an operator meets them, through the real binary: an unreadable
-//! webhook is shown, a fix that does not parse is refused, a good fix is stored and replayed.
+//! The offline tools as an operator meets them, through the real binary: an unreadable webhook
+//! is shown, a fix that does not parse is refused, a good fix is stored and replayed; and one
+//! person's data is erased from the command line.
 
 mod support;
 
@@ -33,17 +34,67 @@ async fn simulator(account: &str, passcode: &str) -> Simulator {
         .expect("simulator")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_invalid_body_is_shown_and_fixed_from_the_command_line() {
-    let sim = simulator("CLI-ACC", "cli-pass").await;
-    let setup = Relay::new(&format!(
+fn relay_for(sim: &Simulator) -> Relay {
+    Relay::new(&format!(
         "[server]\nbind = \"127.0.0.1:0\"\ndrain_secs = 0\n\
          [queue]\nurl = \"sqlite://{{dir}}/freshtap.db\"\n\
          [clevertap.accounts.main]\naccount_id = \"CLI-ACC\"\npasscode = \"cli-pass\"\n\
          base_url = \"{}\"\n\
          [auth]\ntoken = \"{TOKEN}\"\n[log]\nlevel = \"warn,freshtap::startup=info\"\n",
         sim.url()
-    ));
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_person_is_erased_from_the_command_line() {
+    let sim = simulator("CLI-ACC", "cli-pass").await;
+    let setup = relay_for(&sim);
+    let relay = setup.start();
+    relay.wait_healthy().await;
+    let client = reqwest::Client::new();
+    for email in ["erase.me@example.com", "keep.me@example.com"] {
+        let sent = client
+            .post(relay.url("/webhooks/contacts"))
+            .header("X-Freshtap-Token", TOKEN)
+            .header("Content-Type", "application/json")
+            .body(format!(
+                "{{\"contact_email\":\"{email}\",\"contact_first_name\":\"A\"}}"
+            ))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(sent.status(), 202);
+    }
+    sim.wait_for_accepted(2, Duration::from_secs(10))
+        .await
+        .expect("both delivered");
+
+    let erased = setup.run(&["erase", "--identity", "Erase.Me@example.com"]);
+    assert!(erased.status.success(), "{}", output_text(&erased));
+    let stdout = String::from_utf8_lossy(&erased.stdout);
+    let record: Value = serde_json::from_str(&stdout).expect("the erasure as JSON");
+    assert_eq!(record["removed"]["delivered"], 1, "{stdout}");
+    assert!(!stdout.to_lowercase().contains("erase.me"), "{stdout}");
+    let again = setup.run(&["erase", "--identity", "erase.me@example.com"]);
+    let again: Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    assert_eq!(again["removed"]["delivered"], 0, "nothing left to remove");
+    let other = setup.run(&[
+        "erase",
+        "--identity",
+        "keep.me@example.com",
+        "--keep-pending",
+    ]);
+    let other: Value = serde_json::from_slice(&other.stdout).expect("JSON");
+    assert_eq!(
+        other["removed"]["delivered"], 1,
+        "the other person was kept until asked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_body_is_shown_and_fixed_from_the_command_line() {
+    let sim = simulator("CLI-ACC", "cli-pass").await;
+    let setup = relay_for(&sim);
     let relay = setup.start();
     relay.wait_healthy().await;
     let client = reqwest::Client::new();

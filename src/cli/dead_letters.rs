@@ -56,7 +56,8 @@ pub enum DeadLetterAction {
     },
 }
 
-async fn state_for_tools(settings: Settings) -> Result<AppState, String> {
+/// The state the offline tools work on: the configured queue, no listener, no worker.
+pub(super) async fn state_for_tools(settings: Settings) -> Result<AppState, String> {
     let queue = Queue::connect(&settings.queue)
         .await
         .map_err(|e| e.to_string())?;

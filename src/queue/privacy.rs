@@ -62,7 +62,7 @@ impl Removed {
 }
 
 /// A recorded erasure, as `GET /admin/erasures` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ErasureRecord {
     pub id: i64,
     pub at_ms: i64,

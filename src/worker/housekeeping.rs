@@ -1,4 +1,4 @@
-//! Housekeeping: retention purge (logged and counted), queue and account gauges, and a summary
+//! Housekeeping: retention purge and delivered bodies dropped (logged and counted), queue and account gauges, and a summary
 //! line while an account is unreachable.
 
 use std::time::Duration;
@@ -54,6 +54,17 @@ pub async fn purge_once(app: &AppState) {
             }
         }
         Err(error) => tracing::error!(error = %error, "retention purge failed"),
+    }
+    // Minimisation: a delivered row's body goes long before its metadata does.
+    let bodies_before = now - hours_ms(q.delivered_body_retention_hours);
+    match app.queue.drop_delivered_bodies(bodies_before).await {
+        Ok(dropped) => {
+            app.metrics.purged("body", dropped);
+            if dropped > 0 {
+                tracing::info!(bodies = dropped, "delivered bodies dropped (metadata kept)");
+            }
+        }
+        Err(error) => tracing::error!(error = %error, "dropping delivered bodies failed"),
     }
 }
 

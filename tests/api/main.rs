@@ -12,5 +12,6 @@ mod pause;
 #[path = "../pg_support/mod.rs"]
 mod pg_support;
 mod postgres;
+mod privacy;
 mod test_app;
 mod upload;
