@@ -1,7 +1,7 @@
 //! Logging: the tracing subscriber (JSON lines or pretty) and masking of personal data.
 //!
 //! `log.level` sets freshtap's own verbosity. Other crates' events are capped at WARN whatever
-//! it says — also a directive naming a crate (`tokio_postgres=debug`): database drivers, HTTP
+//! it says — also a directive naming a crate (`hyper=debug`): database drivers, HTTP
 //! stacks and TLS print statement parameters, bodies and headers at debug and trace, and those
 //! hold webhooks' emails and phones and the secrets. The phone library is silenced entirely.
 
@@ -117,7 +117,7 @@ mod tests {
         assert!(is_own("freshtap::worker::deliver"));
         assert!(is_own("freshtap"));
         assert!(!is_own("freshtapish"));
-        assert!(!is_own("tokio_postgres::query"));
+        assert!(!is_own("hyper::proto::h1"));
     }
 
     #[test]
