@@ -83,8 +83,16 @@ async fn connection(
     limits: Limits,
     stop: CancellationToken,
 ) {
-    // Handlers read the client's address as axum's `ConnectInfo` (the audit log, say).
-    let service = TowerToHyperService::new(router.layer(axum::Extension(ConnectInfo(peer))));
+    // Handlers read the client's address as axum's `ConnectInfo` (the audit log, say). It is
+    // put on each request, not layered onto the router: `Router::layer` would rebuild every
+    // route's service for each connection.
+    let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+        router,
+        move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        },
+    ));
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Tracked {
         inner: stream,
