@@ -72,6 +72,14 @@ pub enum Command {
         /// Keep rows still pending or being delivered.
         #[arg(long)]
         keep_pending: bool,
+        /// Also queue a CleverTap profile deletion (`/1/delete/profiles.json`), sent by the
+        /// running relay's workers.
+        #[arg(long)]
+        propagate: bool,
+        /// With --propagate: a CleverTap account to delete the profile from (repeatable;
+        /// default: every configured account).
+        #[arg(long = "account", requires = "propagate")]
+        accounts: Vec<String>,
     },
     /// GET the local /healthz; exit 0 when healthy (the Docker HEALTHCHECK).
     Healthcheck {
@@ -109,7 +117,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Erase {
             identity,
             keep_pending,
-        } => erase::run(settings, &identity, keep_pending).await,
+            propagate,
+            accounts,
+        } => {
+            let accounts = propagate.then_some(accounts);
+            erase::run(settings, &identity, keep_pending, accounts).await
+        }
         _ => serve(settings).await,
     };
     match result {

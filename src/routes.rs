@@ -1,5 +1,6 @@
-//! The one route registry: every configured webhook route and each account's drop-in route,
-//! compiled once from the settings. Intake, the worker, replay and `render` resolve through it.
+//! The one route registry: every configured webhook route, each account's drop-in route and
+//! each account's erasure-deletion route, compiled once from the settings. Intake, the worker,
+//! replay, erasure and `render` resolve through it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -10,6 +11,9 @@ use crate::mapping::RouteMapping;
 
 /// Stored route name of an account's drop-in `/1/upload`: `_upload:<account>`.
 pub const UPLOAD_PREFIX: &str = "_upload:";
+/// Stored route name of the profile deletions an erasure queues for an account (`propagate`):
+/// `_delete:<account>`; its bodies are CleverTap delete bodies (`{"identity": […]}`).
+pub use crate::queue::DELETE_PREFIX;
 
 /// A configured route: who may call it, which account it feeds, how its bodies render.
 pub struct Route {
@@ -32,6 +36,8 @@ pub struct Routes {
     webhooks: HashMap<String, Route>,
     /// By account name.
     uploads: HashMap<String, Route>,
+    /// By account name.
+    deletes: HashMap<String, Route>,
 }
 
 impl Routes {
@@ -49,35 +55,47 @@ impl Routes {
             }
         }
         let mut uploads = HashMap::new();
+        let mut deletes = HashMap::new();
         for name in settings.clevertap.accounts.keys() {
-            let compiled = RouteMapping::compile(
-                name,
-                Mode::Passthrough,
-                None,
-                &BTreeMap::new(),
-                None,
-                &settings.mapping,
-            );
-            match compiled {
-                Ok(mapping) => {
-                    let route = Route {
-                        name: format!("{UPLOAD_PREFIX}{name}"),
-                        account: name.clone(),
-                        tokens: Vec::new(),
-                        mapping: Arc::new(mapping),
-                    };
-                    uploads.insert(name.clone(), route);
+            for (prefix, mode, into) in [
+                (UPLOAD_PREFIX, Mode::Passthrough, &mut uploads),
+                (DELETE_PREFIX, Mode::Delete, &mut deletes),
+            ] {
+                let compiled = RouteMapping::compile(
+                    name,
+                    mode,
+                    None,
+                    &BTreeMap::new(),
+                    None,
+                    &settings.mapping,
+                );
+                match compiled {
+                    Ok(mapping) => {
+                        let route = Route {
+                            name: format!("{prefix}{name}"),
+                            account: name.clone(),
+                            tokens: Vec::new(),
+                            mapping: Arc::new(mapping),
+                        };
+                        into.insert(name.clone(), route);
+                    }
+                    // The same mapping settings for both: report them once.
+                    Err(errors) if prefix == UPLOAD_PREFIX => problems.extend(
+                        errors
+                            .iter()
+                            .filter(|e| !e.is_global(false))
+                            .map(|e| format!("mapping: {e}")),
+                    ),
+                    Err(_) => {}
                 }
-                Err(errors) => problems.extend(
-                    errors
-                        .iter()
-                        .filter(|e| !e.is_global(false))
-                        .map(|e| format!("mapping: {e}")),
-                ),
             }
         }
         if problems.is_empty() {
-            Ok(Self { webhooks, uploads })
+            Ok(Self {
+                webhooks,
+                uploads,
+                deletes,
+            })
         } else {
             Err(problems)
         }
@@ -93,11 +111,20 @@ impl Routes {
         self.uploads.get(account)
     }
 
-    /// Any route by the name stored with its rows: a webhook route or `_upload:<account>`.
+    /// The erasure-deletion route of an account.
+    pub fn deletion(&self, account: &str) -> Option<&Route> {
+        self.deletes.get(account)
+    }
+
+    /// Any route by the name stored with its rows: a webhook route, `_upload:<account>` or
+    /// `_delete:<account>`.
     pub fn resolve(&self, name: &str) -> Option<&Route> {
-        match name.strip_prefix(UPLOAD_PREFIX) {
-            Some(account) => self.uploads.get(account),
-            None => self.webhooks.get(name),
+        if let Some(account) = name.strip_prefix(UPLOAD_PREFIX) {
+            self.uploads.get(account)
+        } else if let Some(account) = name.strip_prefix(DELETE_PREFIX) {
+            self.deletes.get(account)
+        } else {
+            self.webhooks.get(name)
         }
     }
 

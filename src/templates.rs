@@ -20,6 +20,10 @@ const SHIPPED: &[(&str, &str)] = &[
         "seed-advanced.json",
         include_str!("../config/templates/seed-advanced.json"),
     ),
+    (
+        "contact-deleted.json",
+        include_str!("../config/templates/contact-deleted.json"),
+    ),
 ];
 
 /// Reads a template file; when the file does not exist and it names a shipped template

@@ -89,6 +89,40 @@ async fn one_person_is_erased_from_the_command_line() {
         other["removed"]["delivered"], 1,
         "the other person was kept until asked"
     );
+
+    // Propagation: the deletion is queued by the command and sent by the running relay.
+    let unknown = setup.run(&[
+        "erase",
+        "--identity",
+        "x@example.com",
+        "--propagate",
+        "--account",
+        "nope",
+    ]);
+    assert!(!unknown.status.success());
+    assert!(
+        output_text(&unknown).contains("not a configured"),
+        "{}",
+        output_text(&unknown)
+    );
+    let stray = setup.run(&["erase", "--identity", "x@example.com", "--account", "main"]);
+    assert!(!stray.status.success(), "--account needs --propagate");
+    let propagated = setup.run(&["erase", "--identity", "erase.me@example.com", "--propagate"]);
+    assert!(propagated.status.success(), "{}", output_text(&propagated));
+    let record: Value = serde_json::from_slice(&propagated.stdout).expect("JSON");
+    assert_eq!(record["deletions"][0]["account"], "main", "{record}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !sim
+        .deletions()
+        .iter()
+        .any(|d| d.value == "erase.me@example.com")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the relay sent the deletion"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

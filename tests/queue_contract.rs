@@ -233,6 +233,7 @@ macro_rules! contract {
             what_is_held_for_a_person_lists_states_and_dead_letters,
             the_audit_log_lists_actions_newest_first,
             delivered_bodies_are_dropped_but_dead_letters_keep_theirs,
+            a_propagating_erasure_queues_deletions_in_its_transaction,
         ]);
     };
     (@tests $backend:ident, $open:expr, $needs:ident, [$($behaviour:ident),* $(,)?]) => {

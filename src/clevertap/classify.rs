@@ -116,6 +116,33 @@ pub fn classify(reply: &Reply, sent: &[&Value], now: SystemTime) -> Verdict {
     }
 }
 
+/// Decides what an answer to a `/1/delete/profiles.json` request means for its `count`
+/// values: a 2xx whose `status` is not `fail` deletes them all (CleverTap answers
+/// `{"status":"success"}`, for profiles it never held too); a `fail` in a 2xx is a refusal of
+/// the request (split to find the value at fault); any other status reads as for an upload.
+pub fn classify_delete(reply: &Reply, count: usize, now: SystemTime) -> Verdict {
+    let Reply::Http {
+        status: 200..=299,
+        body,
+        ..
+    } = reply
+    else {
+        return classify(reply, &[], now);
+    };
+    let Ok(answer) = serde_json::from_slice::<Value>(body) else {
+        return retry(
+            Failure::Server,
+            "CleverTap answered 200 with a body that is not JSON; outcome unknown",
+        );
+    };
+    if answer.get("status").and_then(Value::as_str) == Some("fail") {
+        return Verdict::Bisect {
+            reason: format!("CleverTap refused the deletion: {}", error_text(body)),
+        };
+    }
+    Verdict::Records(vec![RecordVerdict::Delivered; count])
+}
+
 fn retry(failure: Failure, reason: &str) -> Verdict {
     Verdict::RetryAll {
         retry_after: None,

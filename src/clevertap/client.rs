@@ -1,4 +1,5 @@
-//! The HTTP client for one CleverTap account: region → URL, auth headers, timeout.
+//! The HTTP client for one CleverTap account: region → URLs (`/1/upload`,
+//! `/1/delete/profiles.json`), auth headers, timeout.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use crate::config::{AccountSettings, REGIONS};
 pub struct Client {
     http: reqwest::Client,
     url: String,
+    delete_url: String,
     account_id: String,
     passcode: SecretString,
 }
@@ -63,6 +65,7 @@ impl Client {
         Ok(Self {
             http,
             url: format!("{base}/1/upload"),
+            delete_url: format!("{base}/1/delete/profiles.json"),
             account_id,
             passcode,
         })
@@ -74,9 +77,18 @@ impl Client {
 
     /// Sends one `{"d":[…]}` body and reports what came back; never fails otherwise.
     pub async fn upload(&self, body: Vec<u8>) -> Reply {
+        self.post(&self.url, body).await
+    }
+
+    /// Sends one `{"identity":[…]}` (or `{"guid":[…]}`) profile deletion; never fails otherwise.
+    pub async fn delete(&self, body: Vec<u8>) -> Reply {
+        self.post(&self.delete_url, body).await
+    }
+
+    async fn post(&self, url: &str, body: Vec<u8>) -> Reply {
         let sent = self
             .http
-            .post(&self.url)
+            .post(url)
             .header("X-CleverTap-Account-Id", &self.account_id)
             .header("X-CleverTap-Passcode", self.passcode.expose_secret())
             .header("Content-Type", "application/json; charset=utf-8")

@@ -4,14 +4,27 @@ use serde_json::Value;
 
 /// Serializes records as `{"d":[…]}` without re-parsing them.
 pub fn upload_body(records: &[&[u8]]) -> Vec<u8> {
-    let len = records.iter().map(|r| r.len() + 1).sum::<usize>() + 8;
+    envelope("d", records)
+}
+
+/// Serializes deletion values (each already JSON) as `{"<key>":[…]}`, `key` being
+/// `identity` or `guid`.
+pub fn delete_body(key: &str, values: &[&[u8]]) -> Vec<u8> {
+    envelope(key, values)
+}
+
+/// `{"<key>":[a,b,…]}` from items already serialized.
+fn envelope(key: &str, items: &[&[u8]]) -> Vec<u8> {
+    let len = items.iter().map(|r| r.len() + 1).sum::<usize>() + key.len() + 8;
     let mut body = Vec::with_capacity(len);
-    body.extend_from_slice(b"{\"d\":[");
-    for (i, record) in records.iter().enumerate() {
+    body.extend_from_slice(b"{\"");
+    body.extend_from_slice(key.as_bytes());
+    body.extend_from_slice(b"\":[");
+    for (i, item) in items.iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
-        body.extend_from_slice(record);
+        body.extend_from_slice(item);
     }
     body.extend_from_slice(b"]}");
     body
@@ -168,5 +181,12 @@ mod tests {
             upload_body(&[b"{\"a\":1}", b"{\"b\":2}"]),
             b"{\"d\":[{\"a\":1},{\"b\":2}]}".to_vec()
         );
+    }
+
+    #[test]
+    fn a_delete_body_names_its_key_and_values() {
+        let body = delete_body("identity", &[b"\"a@x.com\"", b"42"]);
+        let parsed: Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(parsed, serde_json::json!({"identity": ["a@x.com", 42]}));
     }
 }

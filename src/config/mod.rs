@@ -141,6 +141,9 @@ pub enum Mode {
     Auto,
     Template,
     Passthrough,
+    /// Each rendered record names a CleverTap profile (`identity`, or `guid`/`objectId`) to
+    /// delete through `/1/delete/profiles.json` instead of an upload.
+    Delete,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -182,7 +182,7 @@ mod tests {
         assert!(route.child("templte").is_none());
         assert!(matches!(
             route.child("mode"),
-            Some(Node::Enum(["auto", "template", "passthrough"]))
+            Some(Node::Enum(["auto", "template", "passthrough", "delete"]))
         ));
     }
 

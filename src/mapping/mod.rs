@@ -23,6 +23,7 @@
 
 mod context;
 mod dates;
+mod deletion;
 mod error;
 mod filters;
 mod global;
@@ -36,6 +37,7 @@ mod template;
 mod upload_rules;
 mod validate;
 
+pub use deletion::{GUID, IDENTITY, parts as deletion_parts};
 pub use error::MappingError;
 pub use repair::repair_json;
 pub use upload_rules::dedup_safe;
@@ -181,7 +183,14 @@ impl RouteMapping {
     }
 
     fn passes_through(&self, body: &serde_json::Value) -> bool {
-        upload(body).is_some() && (self.mode != Mode::Template || self.file.is_none())
+        upload(body).is_some()
+            && self.mode != Mode::Delete
+            && (self.mode != Mode::Template || self.file.is_none())
+    }
+
+    /// True for a deletion route (`mode = "delete"`): its records are profiles to delete.
+    pub fn is_deletion(&self) -> bool {
+        self.mode == Mode::Delete
     }
 
     /// Order keys for per-identity ordering: each record's id (identity, else objectId, else
@@ -198,7 +207,11 @@ impl RouteMapping {
                 keys.push(key);
             }
         };
-        if self.passes_through(body) {
+        if self.mode == Mode::Delete && self.file.is_none() {
+            for value in deletion::body_keys(body) {
+                push(Some(&value));
+            }
+        } else if self.passes_through(body) {
             for record in upload(body).into_iter().flatten() {
                 push(
                     template::ID_KEYS
@@ -209,7 +222,10 @@ impl RouteMapping {
         } else if self.file.is_some() {
             let mut renderer = self.renderer(body);
             for record in &self.records {
-                if let Some(node) = record.id_node() {
+                let guid = (self.mode == Mode::Delete)
+                    .then(|| record.field_node(deletion::GUID))
+                    .flatten();
+                if let Some(node) = record.id_node().or(guid) {
                     push(
                         renderer
                             .node(node, &record.path, "identity")
@@ -229,7 +245,9 @@ impl RouteMapping {
             records: Vec::new(),
             dropped: Vec::new(),
         };
-        if self.passes_through(body) {
+        if self.mode == Mode::Delete && self.file.is_none() {
+            rendered.records = deletion::from_body(body);
+        } else if self.passes_through(body) {
             let repairs = upload_rules::Repairs {
                 dates: &self.normalizer.dates,
                 region: self.normalizer.region,
@@ -260,6 +278,7 @@ impl RouteMapping {
             for (index, record) in self.records.iter().enumerate() {
                 renderer.drops.clear();
                 let outcome = match render_record(&mut renderer, record) {
+                    Ok(Some(map)) if self.mode == Mode::Delete => deletion::from_record(map),
                     Ok(Some(map)) => {
                         let drops = std::mem::take(&mut renderer.drops)
                             .into_iter()

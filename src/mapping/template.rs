@@ -39,9 +39,12 @@ pub(crate) struct RecordTemplate {
 
 impl RecordTemplate {
     pub(crate) fn id_node(&self) -> Option<&Node> {
-        ID_KEYS
-            .iter()
-            .find_map(|id| self.fields.iter().find(|(k, _)| k == id).map(|(_, n)| n))
+        ID_KEYS.iter().find_map(|id| self.field_node(id))
+    }
+
+    /// The node of one top-level field.
+    pub(crate) fn field_node(&self, key: &str) -> Option<&Node> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, n)| n)
     }
 }
 

@@ -91,7 +91,10 @@ macro_rules! dispatch {
 
 // After `dispatch!`, which it uses.
 mod privacy;
-pub use privacy::{Actor, AuditEntry, Erasure, ErasureRecord, NewAudit, Removed, identity_key};
+pub use privacy::{
+    Actor, AuditEntry, DELETE_PREFIX, Erasure, ErasureRecord, NewAudit, Propagation, Removed,
+    identity_key,
+};
 
 impl Queue {
     /// Opens (creating and migrating) the queue named by `queue.url`.

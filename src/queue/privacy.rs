@@ -8,7 +8,7 @@
 
 use crate::body::BodyKind;
 
-use super::{Backend, Queue, QueueError, RowState, WebhookView};
+use super::{Backend, NewWebhook, Queue, QueueError, RowState, WebhookView};
 
 /// Who did an admin action: the credential's name (never its value), the client address and
 /// the request id.
@@ -28,10 +28,50 @@ pub struct Erasure {
     pub identity_hash: String,
     pub keep_pending: bool,
     pub propagate: bool,
+    /// The CleverTap profile deletions to queue once the rows are gone (`propagate`): rows of
+    /// the accounts' `_delete:<account>` routes, stored in the same transaction.
+    pub deletions: Vec<NewWebhook>,
     /// Bodies without an extracted identity read at most.
     pub scan_limit: usize,
     pub actor: Actor,
 }
+
+/// A profile deletion an erasure queued, and where it is now: its row's state, or `None` once
+/// retention has removed the finished row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Propagation {
+    pub account: String,
+    pub row_id: i64,
+    pub state: Option<RowState>,
+}
+
+impl Propagation {
+    /// The stored list (`account:row_id,…`), states unknown until read.
+    pub(crate) fn parse_list(text: &str) -> Vec<Self> {
+        text.split(',')
+            .filter_map(|item| {
+                let (account, id) = item.rsplit_once(':')?;
+                Some(Self {
+                    account: account.to_owned(),
+                    row_id: id.parse().ok()?,
+                    state: None,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn list_text(items: &[Self]) -> String {
+        items
+            .iter()
+            .map(|p| format!("{}:{}", p.account, p.row_id))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Stored route name prefix of the profile deletions erasures queue (`_delete:<account>`):
+/// an erasure never removes those rows, and retention drops their body once delivered.
+pub const DELETE_PREFIX: &str = "_delete:";
 
 /// What an erasure removed: rows by the state they were in, their dead letters, and the
 /// bodies read by the scan (`scan_truncated` when more were left unread).
@@ -71,6 +111,8 @@ pub struct ErasureRecord {
     pub keep_pending: bool,
     pub propagate: bool,
     pub removed: Removed,
+    /// The profile deletions it queued in CleverTap (`propagate`), one per account.
+    pub deletions: Vec<Propagation>,
 }
 
 /// An admin action to record.
@@ -148,7 +190,12 @@ impl Queue {
     /// Removes every row of one person (with its dead letters; pending and leased rows only
     /// without `keep_pending`) and records the erasure, in one transaction.
     pub async fn erase(&self, erasure: Erasure) -> Result<ErasureRecord, QueueError> {
-        dispatch!(self, q => q.erase(erasure).await)
+        let queued = !erasure.deletions.is_empty();
+        let record = dispatch!(self, q => q.erase(erasure).await)?;
+        if queued {
+            self.wake();
+        }
+        Ok(record)
     }
 
     /// What is held for one person: rows (newest first, at most `limit`) with their dead letters.
@@ -186,7 +233,9 @@ impl Queue {
     }
 
     /// Empties the body of delivered rows finished before `before_ms` (rows with a dead
-    /// letter keep theirs); their metadata stays. Returns how many bodies were dropped.
+    /// letter keep theirs), and of every delivered erasure deletion at once (its body and order
+    /// keys are the identity in clear); their metadata stays. Returns how many bodies were
+    /// dropped.
     pub async fn drop_delivered_bodies(&self, before_ms: i64) -> Result<u64, QueueError> {
         dispatch!(self, q => q.drop_delivered_bodies(before_ms).await)
     }

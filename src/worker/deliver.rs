@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::AccountWorker;
-use super::plan::{Plan, plan};
+use super::plan::{Op, Plan, plan};
 use super::send::{Limits, Sent, Trouble, send};
 use super::settle::settle;
 use crate::clevertap::classify::{Failure, RecordVerdict};
@@ -54,9 +54,14 @@ pub(super) async fn deliver(
         }
         account_fate(w, &mut sent, probe).await;
         let sent_records = plan.items.len();
+        let deletions = plan.items.iter().any(|i| matches!(i.op, Op::Delete(_)));
         let outcomes = settle_and_count(w, plan, std::mem::take(&mut sent.verdicts));
         log_delivery(w, sent_records, &sent, started.elapsed());
         record(w, outcomes, claimed_at + lease - LEASE_MARGIN).await;
+        if deletions {
+            // An erasure's deletion holds the identity in clear until CleverTap confirms it.
+            super::housekeeping::drop_bodies(&w.app).await;
+        }
         per_row
     };
     run.instrument(span).await

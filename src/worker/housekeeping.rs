@@ -55,8 +55,14 @@ pub async fn purge_once(app: &AppState) {
         }
         Err(error) => tracing::error!(error = %error, "retention purge failed"),
     }
-    // Minimisation: a delivered row's body goes long before its metadata does.
-    let bodies_before = now - hours_ms(q.delivered_body_retention_hours);
+    drop_bodies(app).await;
+}
+
+/// Minimisation: a delivered row's body goes long before its metadata does, and a delivered
+/// erasure deletion's (the identity in clear) at once. Also run right after a delivery that
+/// sent deletions.
+pub async fn drop_bodies(app: &AppState) {
+    let bodies_before = now_ms() - hours_ms(app.settings.queue.delivered_body_retention_hours);
     match app.queue.drop_delivered_bodies(bodies_before).await {
         Ok(dropped) => {
             app.metrics.purged("body", dropped);

@@ -1,9 +1,11 @@
 //! Claimed rows → the records to send: each row rendered through its route (at delivery, so a
 //! fixed template re-maps replayed rows), packed up to one request's caps; the rest go back.
+//! Records of deletion routes become profile deletions, sent after the uploads in requests of
+//! their own.
 
 use serde_json::Value;
 
-use crate::mapping::{RecordOutcome, Rendered};
+use crate::mapping::{RecordOutcome, Rendered, deletion_parts};
 use crate::queue::{Claimed, DeadCode, NewDeadLetter};
 use crate::state::AppState;
 use crate::webhook;
@@ -17,18 +19,29 @@ pub(super) struct RowPlan {
     pub taken: bool,
 }
 
+/// Which request a record goes in: an upload, or a profile deletion keyed by `identity` or
+/// `guid` (a request names profiles by one key only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Op {
+    Upload,
+    Delete(&'static str),
+}
+
 /// A record ready to send.
 pub(super) struct Item {
     /// Index into `Plan::rows`.
     pub row: usize,
     pub index: u32,
+    pub op: Op,
+    /// The record (an upload's, or `{"identity": v}` for a deletion).
     pub value: Value,
+    /// What the request carries: the record's JSON, or a deletion's value alone.
     pub bytes: Vec<u8>,
 }
 
 pub(super) struct Plan {
     pub rows: Vec<RowPlan>,
-    /// In queue order; a row's records are consecutive.
+    /// Grouped by `op` (uploads first), in queue order within a group.
     pub items: Vec<Item>,
 }
 
@@ -74,6 +87,9 @@ pub(super) async fn plan(app: &AppState, rows: Vec<Claimed>) -> Plan {
         plan.rows.push(row_plan);
         full = plan.items.len() >= caps.batch_max_records || bytes >= caps.batch_max_bytes;
     }
+    // Stable: queue order holds within each kind of request. Rows claimed together never
+    // share an identity, so uploads and deletions need no order between them.
+    plan.items.sort_by_key(|item| item.op);
     plan
 }
 
@@ -96,8 +112,8 @@ fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
         dead: Vec::new(),
         taken: true,
     };
-    let rendered = match read(app, &plan.row) {
-        Ok(rendered) => rendered,
+    let (rendered, deletion) = match read(app, &plan.row) {
+        Ok(read) => read,
         Err(dead) => {
             plan.dead.push(dead);
             return (plan, Vec::new());
@@ -111,12 +127,16 @@ fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
         }
         match outcome {
             RecordOutcome::Send(value) => {
-                let bytes = serde_json::to_vec(&value).unwrap_or_default();
+                let (op, bytes) = match deletion.then(|| deletion_parts(&value)).flatten() {
+                    Some((key, target)) => (Op::Delete(key), serde_json::to_vec(target)),
+                    None => (Op::Upload, serde_json::to_vec(&value)),
+                };
                 items.push(Item {
                     row: index,
                     index: record,
+                    op,
                     value,
-                    bytes,
+                    bytes: bytes.unwrap_or_default(),
                 });
             }
             RecordOutcome::Skip => plan.delivered.push(record),
@@ -143,8 +163,9 @@ fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
     (plan, items)
 }
 
-/// The row's body rendered through its route; a whole-row dead letter when it cannot be.
-fn read(app: &AppState, row: &Claimed) -> Result<Rendered, NewDeadLetter> {
+/// The row's body rendered through its route, and whether its records are deletions; a
+/// whole-row dead letter when it cannot be rendered.
+fn read(app: &AppState, row: &Claimed) -> Result<(Rendered, bool), NewDeadLetter> {
     let Some(route) = app.routes.resolve(&row.route) else {
         return Err(whole_row(
             DeadCode::RenderError,
@@ -164,7 +185,7 @@ fn read(app: &AppState, row: &Claimed) -> Result<Rendered, NewDeadLetter> {
         tracing::warn!(request_id = %row.request_id, field = %dropped.field, value = %app.pii.any(&dropped.value),
             reason = %dropped.reason, "invalid field dropped; the record goes on");
     }
-    Ok(rendered)
+    Ok((rendered, route.mapping.is_deletion()))
 }
 
 /// A record that is not sent: refused by CleverTap's rules, or not renderable.

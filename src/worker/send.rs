@@ -1,6 +1,7 @@
-//! Sending a delivery's records: consecutive requests within the caps, each classified; a
-//! request refused as a whole is split in halves (in order) to find the records at fault.
-//! Returns what happened to every record and to the account; applies nothing.
+//! Sending a delivery's records: consecutive requests within the caps (uploads, then profile
+//! deletions of at most 100 values each), each classified; a request refused as a whole is
+//! split in halves (in order) to find the records at fault. Returns what happened to every
+//! record and to the account; applies nothing.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -9,11 +10,16 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use super::Working;
-use super::plan::Item;
+use super::plan::{Item, Op};
 use crate::clevertap::batch::chunks;
-use crate::clevertap::classify::{Failure, RecordVerdict, Reply, Verdict, classify};
+use crate::clevertap::classify::{
+    Failure, RecordVerdict, Reply, Verdict, classify, classify_delete,
+};
 use crate::clevertap::client::Client;
-use crate::clevertap::model::upload_body;
+use crate::clevertap::model::{delete_body, upload_body};
+
+/// CleverTap's limit of values per `/1/delete/profiles.json` request.
+const MAX_DELETE_VALUES: usize = 100;
 use crate::metrics::Delivery;
 
 /// What happened to the account during a delivery.
@@ -56,13 +62,7 @@ pub(super) async fn send(
     limits: &Limits,
     working: &mut Working<'_>,
 ) -> Sent {
-    let sizes: Vec<usize> = items.iter().map(|i| i.bytes.len() + 1).collect();
-    let mut ranges: VecDeque<Range<usize>> = chunks(
-        &sizes,
-        limits.max_records,
-        limits.max_bytes.saturating_sub(8),
-    )
-    .into();
+    let mut ranges = requests(items, limits);
     let mut run = Run {
         sent: Sent {
             verdicts: vec![RecordVerdict::Release; items.len()],
@@ -84,14 +84,51 @@ pub(super) async fn send(
         let slice = &items[range.clone()];
         let started = Instant::now();
         let records: Vec<&[u8]> = slice.iter().map(|it| it.bytes.as_slice()).collect();
-        let body = upload_body(&records);
-        let reply = working.waiting(client.upload(body)).await;
-        let values: Vec<&Value> = slice.iter().map(|it| &it.value).collect();
-        let verdict = classify(&reply, &values, SystemTime::now());
+        let (reply, verdict) = match slice[0].op {
+            Op::Upload => {
+                let reply = working.waiting(client.upload(upload_body(&records))).await;
+                let values: Vec<&Value> = slice.iter().map(|it| &it.value).collect();
+                let verdict = classify(&reply, &values, SystemTime::now());
+                (reply, verdict)
+            }
+            Op::Delete(key) => {
+                let reply = working
+                    .waiting(client.delete(delete_body(key, &records)))
+                    .await;
+                let verdict = classify_delete(&reply, slice.len(), SystemTime::now());
+                (reply, verdict)
+            }
+        };
         let label = run.judge(range, verdict, &reply, &mut ranges);
         run.sent.requests.push((label, started.elapsed()));
     }
     run.finish()
+}
+
+/// The requests of a delivery, in order: each run of items of one kind (uploads, deletions by
+/// identity, by guid) cut into chunks within the caps.
+fn requests(items: &[Item], limits: &Limits) -> VecDeque<Range<usize>> {
+    let mut ranges = VecDeque::new();
+    let mut start = 0;
+    while let Some(first) = items.get(start) {
+        let end = start
+            + items[start..]
+                .iter()
+                .take_while(|i| i.op == first.op)
+                .count();
+        let sizes: Vec<usize> = items[start..end]
+            .iter()
+            .map(|i| i.bytes.len() + 1)
+            .collect();
+        let max_records = match first.op {
+            Op::Upload => limits.max_records,
+            Op::Delete(_) => limits.max_records.min(MAX_DELETE_VALUES),
+        };
+        let cut = chunks(&sizes, max_records, limits.max_bytes.saturating_sub(16));
+        ranges.extend(cut.into_iter().map(|r| r.start + start..r.end + start));
+        start = end;
+    }
+    ranges
 }
 
 /// A delivery's requests so far.

@@ -2,6 +2,7 @@
 
 mod admin;
 mod console;
+mod deletion;
 mod delivery;
 mod health;
 mod holds;

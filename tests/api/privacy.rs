@@ -20,16 +20,6 @@ async fn held(app: &TestApp, identity: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-async fn erase(app: &TestApp, body: Value) -> reqwest::Response {
-    app.client
-        .post(format!("{}/admin/erasures", app.address))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .expect("sent")
-}
-
 /// Two webhooks of one person and one of another, delivered; the person is listed, erased,
 /// and gone; the other stays; the erasure and a pause are in the audit log.
 async fn erasure_scenario(app: &TestApp) {
@@ -58,10 +48,10 @@ async fn erasure_scenario(app: &TestApp) {
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert!(listed.iter().all(|row| row["state"] == "delivered"));
 
-    let refused = erase(app, json!({"identity": "  "})).await;
+    let refused = app.erase(json!({"identity": "  "})).await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
 
-    let answer = erase(app, json!({"identity": PERSON})).await;
+    let answer = app.erase(json!({"identity": PERSON})).await;
     assert_eq!(answer.status(), StatusCode::OK);
     let record: Value = answer.json().await.expect("json");
     assert_eq!(record["removed"]["delivered"], 2, "{record}");

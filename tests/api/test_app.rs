@@ -149,6 +149,17 @@ impl TestApp {
             .expect("admin answers JSON")
     }
 
+    /// `POST /admin/erasures` with `body`.
+    pub async fn erase(&self, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/admin/erasures", self.address))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .expect("sent")
+    }
+
     pub async fn stats(&self) -> Value {
         self.admin_json("/admin/stats").await
     }

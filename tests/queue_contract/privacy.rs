@@ -2,7 +2,9 @@
 //! audit log, delivered-body retention), for every backend.
 
 use freshtap::clock::now_ms;
-use freshtap::queue::{Actor, DeadLetterFilter, Erasure, NewAudit, Next, Queue, RowOutcome};
+use freshtap::queue::{
+    Actor, DeadLetterFilter, Erasure, NewAudit, NewWebhook, Next, Queue, RowOutcome, RowState,
+};
 
 use super::{LEASE, WINDOW, accepted, webhook};
 
@@ -27,9 +29,20 @@ fn erasure(identity: &str, keep_pending: bool, scan_limit: usize) -> Erasure {
         identity_hash: "0badc0de".into(),
         keep_pending,
         propagate: false,
+        deletions: Vec::new(),
         scan_limit,
         actor: actor(),
     }
+}
+
+/// The profile deletion a propagating erasure of Ann queues for `account`.
+fn deletion_of_ann(account: &str) -> NewWebhook {
+    let mut row = webhook(r#"{"identity":["Ann@X.com","ann@x.com"]}"#, &["ann@x.com"]);
+    row.request_id = format!("req-delete-{account}");
+    row.route = format!("_delete:{account}");
+    row.account = account.into();
+    row.dedup = false;
+    row
 }
 
 /// One row of `key` delivered, one dead with a dead letter, one pending; a row of someone else.
@@ -231,4 +244,65 @@ pub async fn delivered_bodies_are_dropped_but_dead_letters_keep_theirs(q: Queue)
     assert_eq!(letters.len(), 1);
     assert!(!letters[0].body.is_empty(), "a dead letter keeps its body");
     assert_eq!(q.stats().await.expect("stats").delivered, 1);
+}
+
+pub async fn a_propagating_erasure_queues_deletions_in_its_transaction(q: Queue) {
+    rows_of_ann(&q).await;
+    let mut e = erasure("ann@x.com", false, 100);
+    e.propagate = true;
+    e.deletions = vec![deletion_of_ann("main"), deletion_of_ann("other")];
+    let record = q.erase(e).await.expect("erase");
+    assert_eq!(record.removed.rows(), 3, "Ann's rows go first");
+    let accounts: Vec<&str> = record
+        .deletions
+        .iter()
+        .map(|d| d.account.as_str())
+        .collect();
+    assert_eq!(accounts, ["main", "other"]);
+    assert!(
+        record
+            .deletions
+            .iter()
+            .all(|d| d.state == Some(RowState::Pending))
+    );
+    // The deletion is delivered like any row of its account, in order behind Ann's rows.
+    let claimed = q.claim("main", 10, LEASE).await.expect("claim");
+    let main = record.deletions[0].row_id;
+    let row = claimed
+        .iter()
+        .find(|c| c.id == main)
+        .expect("deletion claimable");
+    assert_eq!(row.route, "_delete:main");
+    // A second erasure of Ann never removes the deletions the first queued.
+    let again = q
+        .erase(erasure("ann@x.com", false, 100))
+        .await
+        .expect("erase");
+    assert_eq!(again.removed.rows(), 0, "{:?}", again.removed);
+    q.complete(vec![RowOutcome {
+        id: main,
+        delivered: vec![0, 1],
+        dead: vec![],
+        next: Next::Finished,
+    }])
+    .await
+    .expect("complete");
+    let listed = q.erasures(10, None).await.expect("erasures");
+    let first = listed.iter().find(|r| r.id == record.id).expect("listed");
+    let states: Vec<_> = first.deletions.iter().map(|d| d.state).collect();
+    assert_eq!(states, [Some(RowState::Delivered), Some(RowState::Pending)]);
+    // A delivered deletion's body (the identity in clear) is dropped at the next pass, however
+    // recent; the one still pending keeps its own.
+    let dropped = q
+        .drop_delivered_bodies(now_ms() - 3_600_000)
+        .await
+        .expect("drop");
+    assert_eq!(dropped, 1);
+    let view = q
+        .webhook_by_request_id("req-delete-main")
+        .await
+        .expect("view")
+        .expect("metadata kept");
+    assert_eq!(view.id, main);
+    assert!(view.body_dropped_at_ms.is_some());
 }

@@ -192,3 +192,52 @@ fn retry_after_is_honoured_in_seconds_and_dates() {
         matches!(classify(&reply, &refs(&records(1)), now), Verdict::RetryAll { retry_after: Some(d), .. } if d == Duration::from_secs(3))
     );
 }
+
+#[test]
+fn deletion_answers_read_as_the_delete_api_gives_them() {
+    let now = SystemTime::now();
+    assert_eq!(
+        classify_delete(&http(200, r#"{"status":"success"}"#), 3, now),
+        Verdict::Records(vec![RecordVerdict::Delivered; 3])
+    );
+    assert!(matches!(
+        classify_delete(&http(200, r#"{"status":"fail","error":"bad identity"}"#), 2, now),
+        Verdict::Bisect { reason } if reason.contains("bad identity")
+    ));
+    assert!(matches!(
+        classify_delete(&http(200, "<html>"), 1, now),
+        Verdict::RetryAll {
+            failure: Failure::Server,
+            ..
+        }
+    ));
+    assert!(matches!(
+        classify_delete(
+            &http(
+                400,
+                r#"{"status":"fail","error":"At most 100 values per request"}"#
+            ),
+            2,
+            now
+        ),
+        Verdict::Bisect { .. }
+    ));
+    assert!(matches!(
+        classify_delete(&http(401, "{}"), 1, now),
+        Verdict::Pause { .. }
+    ));
+    assert!(matches!(
+        classify_delete(&http(429, "{}"), 1, now),
+        Verdict::RetryAll {
+            failure: Failure::Throttled,
+            ..
+        }
+    ));
+    assert!(matches!(
+        classify_delete(&Reply::Timeout, 1, now),
+        Verdict::RetryAll {
+            failure: Failure::Outage,
+            ..
+        }
+    ));
+}

@@ -61,19 +61,31 @@ pub async fn audit(app: &AppState, actor: Actor, action: &str, target: String, d
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ErasureRequest {
     identity: String,
     #[serde(default)]
     keep_pending: bool,
     #[serde(default)]
     propagate: bool,
+    /// With `propagate`: the CleverTap accounts to delete the profile from (default: all).
+    accounts: Option<Vec<String>>,
 }
 
 fn erasure_json(e: &ErasureRecord) -> Value {
+    let deletions: Vec<Value> = e
+        .deletions
+        .iter()
+        .map(|d| {
+            json!({"account": d.account, "row_id": d.row_id,
+                "state": d.state.map_or("purged", |s| s.as_str())})
+        })
+        .collect();
     json!({
         "id": e.id, "at": iso(e.at_ms), "credential": e.actor.credential, "client": e.actor.client,
         "request_id": e.actor.request_id, "identity_hash": e.identity_hash,
         "keep_pending": e.keep_pending, "propagate": e.propagate, "removed": e.removed,
+        "deletions": deletions,
     })
 }
 
@@ -84,19 +96,27 @@ async fn create_erasure(
 ) -> Result<Response, ApiError> {
     let request: ErasureRequest = serde_json::from_slice(&body).map_err(|error| {
         ApiError::BadRequest(format!(
-            "expected {{\"identity\": \"…\", \"keep_pending\": false}}: {error}"
+            "expected {{\"identity\": \"…\", \"keep_pending\": false, \"propagate\": false, \"accounts\": [\"…\"]}}: {error}"
         ))
     })?;
     if request.identity.trim().is_empty() {
         return Err(ApiError::BadRequest("identity is empty".into()));
     }
-    if request.propagate {
-        return Err(ApiError::BadRequest(
-            "propagate=true (a CleverTap profile deletion) is not available yet".into(),
-        ));
-    }
-    let record =
-        crate::erasure::erase(&app, &request.identity, request.keep_pending, actor).await?;
+    let propagate_to = match (request.propagate, request.accounts) {
+        (true, named) => crate::erasure::accounts(&app, named).map_err(ApiError::BadRequest)?,
+        (false, None) => Vec::new(),
+        (false, Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "accounts is only read with propagate=true".into(),
+            ));
+        }
+    };
+    let erasure = crate::erasure::Request {
+        identity: request.identity,
+        keep_pending: request.keep_pending,
+        propagate_to,
+    };
+    let record = crate::erasure::erase(&app, erasure, actor).await?;
     Ok(Json(erasure_json(&record)).into_response())
 }
 

@@ -315,3 +315,70 @@ fn a_route_mapping_can_be_shared_across_tasks() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<RouteMapping>();
 }
+
+#[test]
+fn a_deletion_route_renders_profiles_to_delete_never_uploads() {
+    let deleted = include_str!("../../../config/templates/contact-deleted.json");
+    let mapping = route(
+        Mode::Delete,
+        "contact-deleted.json",
+        deleted,
+        &BTreeMap::new(),
+        None,
+    );
+    assert!(mapping.is_deletion());
+    let contact = body(include_str!("../../../tests/fixtures/3.1.json"));
+    assert_eq!(
+        mapping.render(&contact, R).records,
+        vec![RecordOutcome::Send(
+            json!({"identity": "amelia.hart@example.com"})
+        )]
+    );
+    assert_eq!(mapping.order_keys(&contact), ["amelia.hart@example.com"]);
+    // An upload-shaped body is not passed through on a deletion route: it is rendered, and
+    // holds no email here, so the record is dead rather than a profile deleted by mistake.
+    let upload = json!({"d": [{"identity": "x", "type": "profile", "profileData": {}}]});
+    assert!(matches!(
+        mapping.render(&upload, R).records[..],
+        [RecordOutcome::Dead {
+            code: "invalid_record",
+            ..
+        }]
+    ));
+    // By guid, from a template.
+    let by_guid = route(
+        Mode::Delete,
+        "g.json",
+        r#"{"guid": "{{ cf_clevertap_id }}"}"#,
+        &BTreeMap::new(),
+        None,
+    );
+    let body_with_guid = json!({"contact_cf_clevertap_id": "__g1"});
+    assert_eq!(
+        by_guid.render(&body_with_guid, R).records,
+        vec![RecordOutcome::Send(json!({"guid": "__g1"}))]
+    );
+    assert_eq!(by_guid.order_keys(&body_with_guid), ["__g1"]);
+}
+
+#[test]
+fn an_erasure_deletion_route_reads_clevertaps_own_delete_body() {
+    let mapping = RouteMapping::compile(
+        "_delete:main",
+        Mode::Delete,
+        None,
+        &BTreeMap::new(),
+        None,
+        &MappingSettings::default(),
+    )
+    .unwrap();
+    let body = json!({"identity": ["Ann@X.com", "ann@x.com"]});
+    assert_eq!(
+        mapping.render(&body, R).records,
+        vec![
+            RecordOutcome::Send(json!({"identity": "Ann@X.com"})),
+            RecordOutcome::Send(json!({"identity": "ann@x.com"}))
+        ]
+    );
+    assert_eq!(mapping.order_keys(&body), ["ann@x.com"]);
+}

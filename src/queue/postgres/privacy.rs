@@ -5,16 +5,17 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
 use super::admin::{parsed, webhook_view};
-use super::ops::{execute, query, query_one};
+use super::ops::{enqueue, execute, query, query_one, query_opt};
 use crate::body::BodyKind;
 use crate::queue::privacy::{Matched, body_mentions, count, stored};
 use crate::queue::{
-    Actor, AuditEntry, Erasure, ErasureRecord, NewAudit, QueueError, Removed, RowState, WebhookView,
+    Actor, AuditEntry, Enqueued, Erasure, ErasureRecord, NewAudit, Propagation, QueueError,
+    Removed, RowState, WebhookView,
 };
 
 /// Rows of one person (lowercased `key`), newest first: by order key, then by reading at most
 /// `scan_limit` bodies whose identity was not extracted. Also how many bodies were read, and
-/// whether more were left unread.
+/// whether more were left unread. The erasures' own deletions (`_delete:` routes) are not his.
 async fn matching(
     t: &Transaction<'_>,
     key: &str,
@@ -23,7 +24,8 @@ async fn matching(
     let mut rows = Vec::new();
     for r in query(
         t,
-        "SELECT id, state FROM webhooks WHERE $1 = ANY(order_keys) FOR UPDATE",
+        "SELECT id, state FROM webhooks WHERE $1 = ANY(order_keys) \
+         AND NOT starts_with(route, '_delete:') FOR UPDATE",
         &[&key],
     )
     .await?
@@ -34,8 +36,8 @@ async fn matching(
     let found = query(
         t,
         "SELECT id, state, content_type, body FROM webhooks \
-         WHERE order_keys = '{}' OR order_keys = ARRAY[encode(body_hash, 'hex')] \
-         ORDER BY id DESC LIMIT $1",
+         WHERE (order_keys = '{}' OR order_keys = ARRAY[encode(body_hash, 'hex')]) \
+         AND NOT starts_with(route, '_delete:') ORDER BY id DESC LIMIT $1",
         &[&(limit + 1)],
     )
     .await?;
@@ -83,11 +85,24 @@ pub async fn erase(
         execute(t, "DELETE FROM webhooks WHERE id = $1", &[&id]).await?;
         removed.count(state);
     }
+    let queued: Vec<_> = e.deletions.iter().map(|row| (row.clone(), now)).collect();
+    let mut deletions = Vec::with_capacity(queued.len());
+    for ((row, _), result) in queued.iter().zip(enqueue(t, &queued).await?) {
+        let (Enqueued::Accepted(row_id) | Enqueued::Duplicate(row_id)) = result;
+        {
+            deletions.push(Propagation {
+                account: row.account.clone(),
+                row_id,
+                state: Some(RowState::Pending),
+            });
+        }
+    }
+    let list = Propagation::list_text(&deletions);
     let r = query_one(
         t,
         "INSERT INTO erasures (at, credential, client, request_id, identity_hash, keep_pending, propagate, \
-         pending, leased, delivered, dead, dead_letters, scanned) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+         pending, leased, delivered, dead, dead_letters, scanned, deletions) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
         &[
             &now,
             &e.actor.credential,
@@ -102,6 +117,7 @@ pub async fn erase(
             &stored(removed.dead),
             &stored(removed.dead_letters),
             &stored(removed.scanned),
+            &list,
         ],
     )
     .await?;
@@ -113,6 +129,7 @@ pub async fn erase(
         keep_pending: e.keep_pending,
         propagate: e.propagate,
         removed,
+        deletions,
     })
 }
 
@@ -155,6 +172,7 @@ fn erasure_from(r: &Row) -> Result<ErasureRecord, QueueError> {
             scanned: count(r.try_get(13)?),
             scan_truncated: false,
         },
+        deletions: Propagation::parse_list(r.try_get(14)?),
     })
 }
 
@@ -164,17 +182,30 @@ pub async fn erasures(
     before: Option<i64>,
 ) -> Result<Vec<ErasureRecord>, QueueError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    query(
+    let mut records = query(
         t,
         "SELECT id, at, credential, client, request_id, identity_hash, keep_pending, propagate, \
-         pending, leased, delivered, dead, dead_letters, scanned FROM erasures \
+         pending, leased, delivered, dead, dead_letters, scanned, deletions FROM erasures \
          WHERE id < $1 ORDER BY id DESC LIMIT $2",
         &[&before.unwrap_or(i64::MAX), &limit],
     )
     .await?
     .iter()
     .map(erasure_from)
-    .collect()
+    .collect::<Result<Vec<_>, _>>()?;
+    for deletion in records.iter_mut().flat_map(|r| r.deletions.iter_mut()) {
+        let row = query_opt(
+            t,
+            "SELECT state FROM webhooks WHERE id = $1",
+            &[&deletion.row_id],
+        )
+        .await?;
+        deletion.state = match row {
+            Some(r) => Some(parsed(&r, 0, RowState::parse)?),
+            None => None,
+        };
+    }
+    Ok(records)
 }
 
 pub async fn audit(t: &Transaction<'_>, entry: &NewAudit, now: i64) -> Result<i64, QueueError> {
@@ -230,8 +261,10 @@ pub async fn drop_delivered_bodies(
 ) -> Result<u64, QueueError> {
     execute(
         t,
-        "UPDATE webhooks w SET body = '\\x', body_dropped_at = $2 \
-         WHERE state = 'delivered' AND finished_at < $1 AND body_dropped_at IS NULL \
+        "UPDATE webhooks w SET body = '\\x', body_dropped_at = $2, \
+         order_keys = CASE WHEN starts_with(route, '_delete:') THEN '{}' ELSE order_keys END \
+         WHERE state = 'delivered' AND body_dropped_at IS NULL \
+         AND (finished_at < $1 OR starts_with(route, '_delete:')) \
          AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = w.id)",
         &[&before, &now],
     )

@@ -20,6 +20,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/sqlite/0004_privacy.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/sqlite/0005_propagation.sql"),
+    ),
 ];
 
 pub(super) fn connection(path: &str) -> Result<Connection, QueueError> {

@@ -1,30 +1,34 @@
 //! SQLite statements of the privacy operations: erasure, what is held for one person, the
 //! audit log, and delivered-body retention; on the writer thread.
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::admin::{parsed, webhook_view};
+use super::ops::enqueue;
 use crate::body::BodyKind;
 use crate::queue::privacy::{Matched, body_mentions, count, stored};
 use crate::queue::{
-    Actor, AuditEntry, Erasure, ErasureRecord, NewAudit, Removed, RowState, WebhookView,
+    Actor, AuditEntry, Enqueued, Erasure, ErasureRecord, NewAudit, Propagation, Removed, RowState,
+    WebhookView,
 };
 
 /// Rows of one person (lowercased `key`), newest first: by order key, then by reading at most
 /// `scan_limit` bodies whose identity was not extracted. Also how many bodies were read, and
-/// whether more were left unread.
+/// whether more were left unread. The erasures' own deletions (`_delete:` routes) are not his.
 fn matching(c: &Connection, key: &str, scan_limit: usize) -> rusqlite::Result<Matched> {
     let mut rows: Vec<(i64, RowState)> = c
         .prepare_cached(
             "SELECT id, state FROM webhooks \
-             WHERE instr(char(10) || order_keys || char(10), char(10) || ?1 || char(10)) > 0",
+             WHERE instr(char(10) || order_keys || char(10), char(10) || ?1 || char(10)) > 0 \
+             AND substr(route, 1, 8) <> '_delete:'",
         )?
         .query_map([key], |r| Ok((r.get(0)?, parsed(r, 1, RowState::parse)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let limit = i64::try_from(scan_limit).unwrap_or(i64::MAX - 1);
     let mut scan = c.prepare_cached(
         "SELECT id, state, content_type, body FROM webhooks \
-         WHERE order_keys = '' OR order_keys = lower(hex(body_hash)) ORDER BY id DESC LIMIT ?1",
+         WHERE (order_keys = '' OR order_keys = lower(hex(body_hash))) \
+         AND substr(route, 1, 8) <> '_delete:' ORDER BY id DESC LIMIT ?1",
     )?;
     let mut found = scan.query([limit + 1])?;
     let (mut scanned, mut truncated) = (0_u64, false);
@@ -73,10 +77,21 @@ pub(super) fn erase(c: &Connection, e: &Erasure, now: i64) -> rusqlite::Result<E
             .execute([id])?;
         removed.count(state);
     }
+    let mut deletions = Vec::with_capacity(e.deletions.len());
+    for row in &e.deletions {
+        let (Enqueued::Accepted(row_id) | Enqueued::Duplicate(row_id)) = enqueue(c, row, now)?;
+        {
+            deletions.push(Propagation {
+                account: row.account.clone(),
+                row_id,
+                state: Some(RowState::Pending),
+            });
+        }
+    }
     c.prepare_cached(
         "INSERT INTO erasures (at, credential, client, request_id, identity_hash, keep_pending, propagate, \
-         pending, leased, delivered, dead, dead_letters, scanned) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         pending, leased, delivered, dead, dead_letters, scanned, deletions) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         now,
@@ -92,6 +107,7 @@ pub(super) fn erase(c: &Connection, e: &Erasure, now: i64) -> rusqlite::Result<E
         stored(removed.dead),
         stored(removed.dead_letters),
         stored(removed.scanned),
+        Propagation::list_text(&deletions),
     ])?;
     Ok(ErasureRecord {
         id: c.last_insert_rowid(),
@@ -101,6 +117,7 @@ pub(super) fn erase(c: &Connection, e: &Erasure, now: i64) -> rusqlite::Result<E
         keep_pending: e.keep_pending,
         propagate: e.propagate,
         removed,
+        deletions,
     })
 }
 
@@ -133,30 +150,39 @@ pub(super) fn erasures(
 ) -> rusqlite::Result<Vec<ErasureRecord>> {
     let mut stmt = c.prepare_cached(
         "SELECT id, at, credential, client, request_id, identity_hash, keep_pending, propagate, \
-         pending, leased, delivered, dead, dead_letters, scanned FROM erasures \
+         pending, leased, delivered, dead, dead_letters, scanned, deletions FROM erasures \
          WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    stmt.query_map(params![before.unwrap_or(i64::MAX), limit], |r| {
-        Ok(ErasureRecord {
-            id: r.get(0)?,
-            at_ms: r.get(1)?,
-            actor: actor_from(r, 2)?,
-            identity_hash: r.get(5)?,
-            keep_pending: r.get(6)?,
-            propagate: r.get(7)?,
-            removed: Removed {
-                pending: count(r.get(8)?),
-                leased: count(r.get(9)?),
-                delivered: count(r.get(10)?),
-                dead: count(r.get(11)?),
-                dead_letters: count(r.get(12)?),
-                scanned: count(r.get(13)?),
-                scan_truncated: false,
-            },
-        })
-    })?
-    .collect()
+    let mut records = stmt
+        .query_map(params![before.unwrap_or(i64::MAX), limit], |r| {
+            Ok(ErasureRecord {
+                id: r.get(0)?,
+                at_ms: r.get(1)?,
+                actor: actor_from(r, 2)?,
+                identity_hash: r.get(5)?,
+                keep_pending: r.get(6)?,
+                propagate: r.get(7)?,
+                removed: Removed {
+                    pending: count(r.get(8)?),
+                    leased: count(r.get(9)?),
+                    delivered: count(r.get(10)?),
+                    dead: count(r.get(11)?),
+                    dead_letters: count(r.get(12)?),
+                    scanned: count(r.get(13)?),
+                    scan_truncated: false,
+                },
+                deletions: Propagation::parse_list(&r.get::<_, String>(14)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut state = c.prepare_cached("SELECT state FROM webhooks WHERE id = ?1")?;
+    for deletion in records.iter_mut().flat_map(|r| r.deletions.iter_mut()) {
+        deletion.state = state
+            .query_row([deletion.row_id], |r| parsed(r, 0, RowState::parse))
+            .optional()?;
+    }
+    Ok(records)
 }
 
 pub(super) fn audit(c: &Connection, entry: &NewAudit, now: i64) -> rusqlite::Result<i64> {
@@ -206,8 +232,10 @@ pub(super) fn drop_delivered_bodies(
 ) -> rusqlite::Result<u64> {
     let dropped = c
         .prepare_cached(
-            "UPDATE webhooks SET body = X'', body_dropped_at = ?2 \
-             WHERE state = 'delivered' AND finished_at < ?1 AND body_dropped_at IS NULL \
+            "UPDATE webhooks SET body = X'', body_dropped_at = ?2, \
+             order_keys = CASE WHEN substr(route, 1, 8) = '_delete:' THEN '' ELSE order_keys END \
+             WHERE state = 'delivered' AND body_dropped_at IS NULL \
+             AND (finished_at < ?1 OR substr(route, 1, 8) = '_delete:') \
              AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = webhooks.id)",
         )?
         .execute(params![before, now])?;
