@@ -1,6 +1,8 @@
 //! The console's router: sign-in, sessions, CSRF, the console absent without an admin token,
-//! fixing an `invalid_body`, and `/openapi.json` — through `http::router(state).oneshot`.
+//! fixing an `invalid_body`, and `/openapi.json` — through `http::router(state).oneshot`; the
+//! console's actions in the audit log on the real app (`console/audit.rs`).
 
+mod audit;
 mod harness;
 
 use axum::body::Body;
