@@ -20,6 +20,8 @@ async fn a_page_without_a_session_redirects_to_the_sign_in_form() {
         "/console",
         "/console/dead-letters",
         "/console/webhooks?request_id=x",
+        "/console/audit",
+        "/console/erasures",
     ] {
         let answer = console.get(path, None).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path}");

@@ -1,11 +1,13 @@
 //! The operator console (`/console`): server-rendered pages behind the admin token — sign-in,
-//! overview with account holds, dead letters (replay, reveal, fix, delete), webhook lookup.
+//! overview with account holds, dead letters (replay, reveal, fix, delete), webhook lookup, and
+//! the audit log and erasures.
 //!
 //! Without `auth.admin_token` none of it exists (404, like the admin API). Every page needs a
 //! signed session cookie (else it redirects to the sign-in form) and every POST a CSRF token
 //! in a hidden field (else 403); sessions are signed tokens, so replicas share no store. Every
 //! action that changes something is recorded in the audit log as done by [`CONSOLE_CREDENTIAL`].
 
+mod audit;
 mod dead_letter;
 mod dead_letters;
 mod lookup;
@@ -68,6 +70,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(dead_letter::save_body),
         )
         .route("/console/webhooks", get(lookup::page))
+        .route("/console/audit", get(audit::audit_page))
+        .route("/console/erasures", get(audit::erasures_page))
         .route_layer(middleware::from_fn_with_state(state, guard))
 }
 

@@ -1,12 +1,13 @@
 //! The console's actions in the audit log, on the real app: pause, resume, replay, delete and a
 //! saved body are recorded as the admin API records its own, with the credential `console`, the
-//! client address and the request id; a failed action is not.
+//! client address and the request id; a failed action is not. The audit and erasures pages list
+//! them, escaped and paged.
 
-use reqwest::{StatusCode, header, redirect};
-use serde_json::Value;
+use reqwest::{Method, StatusCode, header, redirect};
+use serde_json::{Value, json};
 
 use super::harness::{cookie_pair, csrf_field};
-use crate::test_app::{ADMIN, TOKEN, TestApp, spawn_app};
+use crate::test_app::{ADMIN, TOKEN, TestApp, contact, spawn_app};
 
 /// A browser on the real app's console: signed in through the form, redirects not followed.
 struct Browser {
@@ -116,8 +117,17 @@ async fn audit_log(app: &TestApp) -> Vec<Value> {
         .expect("items")
 }
 
+/// The row of entry `id` on a list page (`audit` or `erasure`).
+fn row<'a>(html: &'a str, kind: &str, id: &Value) -> &'a str {
+    let start = html
+        .find(&format!(r#"<tr id="{kind}-{id}""#))
+        .unwrap_or_else(|| panic!("no row {kind}-{id} in {html}"));
+    let end = html[start..].find("</tr>").expect("row end");
+    &html[start..start + end]
+}
+
 #[tokio::test]
-async fn every_console_action_is_audited_as_done_by_the_console() {
+async fn every_console_action_is_audited_as_done_by_the_console_and_shown_on_its_page() {
     let app = spawn_app().await;
     let (fixed, deleted, still_broken) = (
         invalid_body(&app).await,
@@ -219,4 +229,102 @@ async fn every_console_action_is_audited_as_done_by_the_console() {
         assert_eq!(entry["credential"], "console", "{entry}");
         assert_eq!(entry["client"], "127.0.0.1", "{entry}");
     }
+
+    let page = browser.page("/console/audit").await;
+    assert!(
+        page.contains(r#"<a href="/console/audit" aria-current="page">Audit log</a>"#),
+        "linked from the navigation"
+    );
+    for entry in &log {
+        let shown = row(&page, "audit", &entry["id"]);
+        for field in ["credential", "client", "request_id", "action", "detail"] {
+            let value = entry[field].as_str().expect("text");
+            assert!(shown.contains(value), "{field} {value} not in {shown}");
+        }
+        let target = entry["target"].as_str().expect("text");
+        assert!(shown.contains(target), "{target} not in {shown}");
+    }
+}
+
+#[tokio::test]
+async fn the_audit_page_escapes_what_it_shows_and_pages_with_before() {
+    let app = spawn_app().await;
+    let replay = app
+        .admin(
+            Method::POST,
+            "/admin/dead-letters/replay?route=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        )
+        .await;
+    assert_eq!(replay.status(), StatusCode::OK);
+    for i in 0..25 {
+        let action = if i % 2 == 0 { "pause" } else { "resume" };
+        let answer = app
+            .admin(Method::POST, &format!("/admin/accounts/main/{action}"))
+            .await;
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    let newest = app.admin_json("/admin/audit?limit=25").await;
+    let last_shown = newest["items"][24]["id"].as_i64().expect("25 entries");
+    let browser = Browser::sign_in(&app).await;
+
+    // Attribute values are escaped too (`/` as `&#x2f;`); a browser reads them back.
+    let first = browser.page("/console/audit").await.replace("&#x2f;", "/");
+    assert_eq!(first.matches(r#"<tr id="audit-"#).count(), 25);
+    assert!(!first.contains("First page"));
+    let next = format!(r#"href="/console/audit?before={last_shown}""#);
+    assert!(first.contains(&next), "a next page after the 25th entry");
+
+    let second = browser
+        .page(&format!("/console/audit?before={last_shown}"))
+        .await
+        .replace("&#x2f;", "/");
+    assert_eq!(second.matches(r#"<tr id="audit-"#).count(), 1);
+    assert!(second.contains(r#"href="/console/audit">First page"#));
+    assert!(!second.contains("Next page"));
+    assert!(
+        second.contains("route=&lt;script&gt;alert(1)&lt;"),
+        "{second}"
+    );
+    assert!(!second.contains("<script>"), "never HTML from an entry");
+}
+
+#[tokio::test]
+async fn the_erasures_page_shows_an_erasure_by_its_hash_never_the_identity() {
+    let app = spawn_app().await;
+    let person = "amelia.hart@example.com";
+    assert_eq!(
+        app.post_webhook("contacts", &contact(person))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let erased = app
+        .client
+        .post(format!("{}/admin/erasures", app.address))
+        .bearer_auth(ADMIN)
+        .json(&json!({"identity": person}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(erased.status(), StatusCode::OK);
+    let record: Value = erased.json().await.expect("json");
+    let hash = record["identity_hash"].as_str().expect("hash");
+    let browser = Browser::sign_in(&app).await;
+
+    let page = browser.page("/console/erasures").await;
+    let shown = row(&page, "erasure", &record["id"]);
+    assert!(shown.contains(&hash[..12]), "{shown}");
+    assert!(shown.contains("admin_token") && shown.contains("127.0.0.1"));
+    let removed = &record["removed"];
+    let rows: u64 = ["pending", "leased", "delivered", "dead"]
+        .iter()
+        .map(|state| removed[*state].as_u64().expect("a count"))
+        .sum();
+    assert!(shown.contains(&format!("{rows} rows")), "{shown}");
+    assert!(!page.contains("amelia"), "the identity is never shown");
+    let audit = browser.page("/console/audit").await;
+    assert!(
+        audit.contains(r#"<td class="action">erase</td>"#),
+        "{audit}"
+    );
 }
