@@ -129,7 +129,8 @@ fn row<'a>(html: &'a str, kind: &str, id: &Value) -> &'a str {
 #[tokio::test]
 async fn every_console_action_is_audited_as_done_by_the_console_and_shown_on_its_page() {
     let app = spawn_app().await;
-    let (fixed, deleted, still_broken) = (
+    let (fixed, deleted, saved_and_replayed, still_broken) = (
+        invalid_body(&app).await,
         invalid_body(&app).await,
         invalid_body(&app).await,
         invalid_body(&app).await,
@@ -158,6 +159,11 @@ async fn every_console_action_is_audited_as_done_by_the_console_and_shown_on_its
             format!("/console/dead-letters/{deleted}/delete"),
             vec![],
             "c-delete",
+        ),
+        (
+            format!("/console/dead-letters/{saved_and_replayed}/body"),
+            vec![("body", body), ("then", "replay")],
+            "c-save-replay",
         ),
     ];
     for (path, fields, request_id) in &actions {
@@ -204,9 +210,10 @@ async fn every_console_action_is_audited_as_done_by_the_console_and_shown_on_its
             )
         })
         .collect();
-    let (fixed_target, deleted_target) = (
+    let (fixed_target, deleted_target, both_target) = (
         format!("dead letter {fixed}"),
         format!("dead letter {deleted}"),
+        format!("dead letter {saved_and_replayed}"),
     );
     assert_eq!(
         seen,
@@ -216,6 +223,18 @@ async fn every_console_action_is_audited_as_done_by_the_console_and_shown_on_its
                 "replay",
                 "dead letters route=* code=invalid_body",
                 "replayed 0",
+            ),
+            (
+                "c-save-replay",
+                "replay",
+                both_target.as_str(),
+                "replayed 1"
+            ),
+            (
+                "c-save-replay",
+                "set_body",
+                both_target.as_str(),
+                "replaced"
             ),
             ("c-delete", "delete", deleted_target.as_str(), "deleted"),
             ("c-replay", "replay", fixed_target.as_str(), "replayed 1"),
