@@ -48,6 +48,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/dead-letters/{id}/delete"),
     ("POST", "/console/dead-letters/{id}/body"),
     ("GET", "/console/webhooks"),
+    ("GET", "/console/audit"),
+    ("GET", "/console/erasures"),
 ];
 
 pub fn router() -> Router<AppState> {

@@ -1,6 +1,8 @@
 //! The console's router: sign-in, sessions, CSRF, the console absent without an admin token,
-//! fixing an `invalid_body`, and `/openapi.json` — through `http::router(state).oneshot`.
+//! fixing an `invalid_body`, and `/openapi.json` — through `http::router(state).oneshot`; the
+//! console's actions in the audit log on the real app (`console/audit.rs`).
 
+mod audit;
 mod harness;
 
 use axum::body::Body;
@@ -18,6 +20,8 @@ async fn a_page_without_a_session_redirects_to_the_sign_in_form() {
         "/console",
         "/console/dead-letters",
         "/console/webhooks?request_id=x",
+        "/console/audit",
+        "/console/erasures",
     ] {
         let answer = console.get(path, None).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path}");

@@ -5,9 +5,10 @@ Starts the real binary (`freshtap demo`, relay + CleverTap simulator on ports of
 the simulator refuse a contact with code 516, posts that contact, and then, in the browser:
 signs in (a wrong token first), opens "Dead letters", finds code 516 with CleverTap's reason and
 the body masked, reveals it, pauses and resumes the account, clears the fault, clicks "Replay"
-and sees the webhook delivered on the lookup page and in the simulator. Also: a POST without the
-CSRF token is refused, the session cookie is HttpOnly and SameSite=Strict, signing out ends the
-session. Every wait is bounded. With --screenshots DIR it saves a PNG of each page there.
+and sees the webhook delivered on the lookup page and in the simulator; opens "Audit log" and
+finds the pause and the replay there as done by the console, and an erasure by its hash only.
+Also: a POST without the CSRF token is refused, the session cookie is HttpOnly and
+SameSite=Strict, signing out ends the session. Every wait is bounded. With --screenshots DIR it saves a PNG of each page there.
 
 Usage: console_test.py [--binary target/debug/freshtap] [--screenshots docs/console]
 Exits non-zero, naming the failed check, when anything is not as expected.
@@ -237,6 +238,38 @@ def dead_letters(page, demo, letter_id, shots):
     expect(page.get_by_role("status").filter(has_text=f"Replayed dead letter {letter_id}")).to_be_visible()
 
 
+def audit_log(page, demo, letter_id, shots):
+    """The console's own actions on the audit page, as GET /admin/audit records them."""
+    entries = demo.admin("/admin/audit")["items"]
+    replayed = entries[0]
+    check("the console's replay is the newest audit entry",
+          (replayed["action"], replayed["target"], replayed["credential"])
+          == ("replay", f"dead letter {letter_id}", "console"), json.dumps(replayed))
+    paused = next((e for e in entries if e["action"] == "pause"), None)
+    check("the console's pause is in the audit log",
+          paused and (paused["target"], paused["credential"]) == ("account main", "console"),
+          json.dumps(entries))
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Audit log", exact=True).click()
+    expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+    row = page.locator(f"#audit-{replayed['id']}")
+    expect(row.locator(".action")).to_have_text("replay")
+    expect(row.locator(".target")).to_have_text(f"dead letter {letter_id}")
+    expect(row).to_contain_text("console")
+    expect(row).to_contain_text(replayed["request_id"])
+    expect(page.locator(f"#audit-{paused['id']} .target")).to_have_text("account main")
+    shoot(page, shots, "audit-log")
+
+    status, text = http("POST", f"{demo.relay}/admin/erasures", {"identity": "lead0@example.com"},
+                        {"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    check("an erasure through the admin API", status == 200, text)
+    erasure = json.loads(text)
+    page.get_by_role("link", name="Erasures", exact=True).click()
+    expect(page.get_by_role("heading", name="Erasures")).to_be_visible()
+    expect(page.locator(f"#erasure-{erasure['id']}")).to_contain_text(erasure["identity_hash"][:12])
+    check("the erasures page does not show the identity", "lead0@" not in page.content())
+    shoot(page, shots, "erasures")
+
+
 def delivered(page, demo, shots):
     def lookup_says_delivered():
         page.goto(f"{demo.relay}/console/webhooks?request_id={REQUEST_ID}")
@@ -284,6 +317,7 @@ def main():
             sign_in(page, demo, args.screenshots)
             pause_and_resume(page, args.screenshots)
             dead_letters(page, demo, letter_id, args.screenshots)
+            audit_log(page, demo, letter_id, args.screenshots)
             delivered(page, demo, args.screenshots)
             sign_out(page, demo)
             browser.close()

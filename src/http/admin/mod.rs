@@ -4,7 +4,7 @@
 
 mod accounts;
 mod dead_letters;
-mod privacy;
+pub(crate) mod privacy;
 
 use axum::Router;
 use axum::extract::{Request, State};

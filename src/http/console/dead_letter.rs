@@ -1,6 +1,7 @@
 //! One dead letter: its page (body masked), Reveal (that one body unmasked, and for an
 //! `invalid_body` a form to fix it), Replay, Delete, and saving a fixed body — with the checks
-//! of `PUT /admin/dead-letters/{id}/body`: bounded, and only a body that reads.
+//! of `PUT /admin/dead-letters/{id}/body`: bounded, and only a body that reads. Replay, Delete
+//! and a saved body are recorded in the audit log as the admin API records them.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -12,6 +13,7 @@ use super::mask::{masked_body, raw_body};
 use super::page::{self, PageError};
 use super::session::Flash;
 use super::{Posted, Session};
+use crate::http::admin::privacy::audit;
 use crate::http::extract::Path;
 use crate::queue::{DeadCode, DeadLetter, SetBody};
 use crate::replay::replay;
@@ -88,14 +90,21 @@ pub async fn reveal(
     ))
 }
 
+/// A replay of one letter in the audit log, as `POST /admin/dead-letters/{id}/replay` records it.
+async fn record_replay(app: &AppState, posted: &Posted, id: i64, replayed: usize) {
+    let (actor, target) = (posted.actor.clone(), format!("dead letter {id}"));
+    audit(app, actor, "replay", target, format!("replayed {replayed}")).await;
+}
+
 pub async fn replay_one(
     State(app): State<AppState>,
     Path(id): Path<String>,
     posted: Posted,
 ) -> Result<Response, PageError> {
     let filter = Filter::from_fields(&posted.fields);
-    let (_, letter) = find(&app, &id).await?;
+    let (number, letter) = find(&app, &id).await?;
     let report = replay(&app, vec![letter]).await?;
+    record_replay(&app, &posted, number, report.replayed).await;
     Ok(page::done(
         &posted.session,
         &filter.list_url(),
@@ -112,6 +121,8 @@ pub async fn delete(
     let (number, _) = find(&app, &id).await?;
     let flash = if app.queue.delete_dead_letter(number).await? {
         tracing::info!(dead_letter = number, "dead letter deleted in the console");
+        let (actor, target) = (posted.actor.clone(), format!("dead letter {number}"));
+        audit(&app, actor, "delete", target, "deleted".into()).await;
         Flash::ok(format!("Deleted dead letter {number}."))
     } else {
         Flash::problem(format!("Dead letter {number} was already gone."))
@@ -178,6 +189,8 @@ pub async fn save_body(
         }
     }
     tracing::info!(dead_letter = number, "invalid body replaced in the console");
+    let (actor, target) = (posted.actor.clone(), format!("dead letter {number}"));
+    audit(&app, actor, "set_body", target, "replaced".into()).await;
     if posted.field("then") != Some("replay") {
         let flash = Flash::ok(format!(
             "Saved the body of dead letter {number}; replay it when ready."
@@ -186,6 +199,7 @@ pub async fn save_body(
     }
     let (_, fixed) = find(&app, &number.to_string()).await?;
     let report = replay(&app, vec![fixed]).await?;
+    record_replay(&app, &posted, number, report.replayed).await;
     Ok(page::done(
         session,
         &filter.list_url(),

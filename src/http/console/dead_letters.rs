@@ -1,5 +1,6 @@
 //! The dead-letters page: filtered by route and code, paged, each letter with CleverTap's code
-//! and reason, its body masked, and Replay / Delete; replay of everything the filter matches.
+//! and reason, its body masked, and Replay / Delete; replay of everything the filter matches
+//! (recorded in the audit log as `POST /admin/dead-letters/replay` records it).
 
 use std::collections::HashMap;
 
@@ -12,6 +13,7 @@ use super::mask::{masked_body, masked_text};
 use super::page::{self, PageError, when};
 use super::session::Flash;
 use super::{Posted, Session};
+use crate::http::admin::privacy::audit;
 use crate::queue::{DeadCode, DeadLetter, DeadLetterFilter};
 use crate::replay::{ReplayReport, replay};
 use crate::routes::UPLOAD_PREFIX;
@@ -246,6 +248,13 @@ pub async fn replay_matching(
         replayed = report.replayed,
         "dead letters replayed from the console by filter"
     );
+    let target = format!(
+        "dead letters route={} code={}",
+        filter.route.as_deref().unwrap_or("*"),
+        filter.code.as_deref().unwrap_or("*")
+    );
+    let detail = format!("replayed {}", report.replayed);
+    audit(&app, posted.actor.clone(), "replay", target, detail).await;
     Ok(page::done(
         session,
         &filter.list_url(),

@@ -1,10 +1,13 @@
 //! The operator console (`/console`): server-rendered pages behind the admin token — sign-in,
-//! overview with account holds, dead letters (replay, reveal, fix, delete), webhook lookup.
+//! overview with account holds, dead letters (replay, reveal, fix, delete), webhook lookup, and
+//! the audit log and erasures.
 //!
 //! Without `auth.admin_token` none of it exists (404, like the admin API). Every page needs a
 //! signed session cookie (else it redirects to the sign-in form) and every POST a CSRF token
-//! in a hidden field (else 403); sessions are signed tokens, so replicas share no store.
+//! in a hidden field (else 403); sessions are signed tokens, so replicas share no store. Every
+//! action that changes something is recorded in the audit log as done by [`CONSOLE_CREDENTIAL`].
 
+mod audit;
 mod dead_letter;
 mod dead_letters;
 mod lookup;
@@ -25,8 +28,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use super::admin::privacy::Who;
 use super::error::ApiError;
 use crate::clock::now_ms;
+use crate::queue::Actor;
 use crate::state::AppState;
 use page::PageError;
 use session::{Flash, Keys, Purpose};
@@ -65,6 +70,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(dead_letter::save_body),
         )
         .route("/console/webhooks", get(lookup::page))
+        .route("/console/audit", get(audit::audit_page))
+        .route("/console/erasures", get(audit::erasures_page))
         .route_layer(middleware::from_fn_with_state(state, guard))
 }
 
@@ -143,11 +150,18 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
+/// The credential the audit log names for what is done in the console. A console session is
+/// opened with the admin token (the sign-in form takes nothing else), but it is named apart from
+/// the API's `admin_token` so an auditor can tell a click in the console from an API call.
+pub const CONSOLE_CREDENTIAL: &str = "console";
+
 /// A form POSTed by a signed-in operator with the session's CSRF token; a POST without it (or
 /// with another session's) is refused with 403 before anything is done.
 pub struct Posted {
     pub session: Session,
     pub fields: HashMap<String, String>,
+    /// Who posted it, for the audit log: [`CONSOLE_CREDENTIAL`], the client address, the request id.
+    pub actor: Actor,
 }
 
 impl Posted {
@@ -182,6 +196,11 @@ impl FromRequest<AppState> for Posted {
     async fn from_request(request: Request, app: &AppState) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let session = Session::from_request_parts(&mut parts, app).await?;
+        let Ok(Who(actor)) = Who::from_request_parts(&mut parts, app).await;
+        let actor = Actor {
+            credential: CONSOLE_CREDENTIAL.into(),
+            ..actor
+        };
         let request = Request::from_parts(parts, body);
         let fields = read_form(request, app)
             .await
@@ -198,6 +217,10 @@ impl FromRequest<AppState> for Posted {
             )
             .into_response());
         }
-        Ok(Self { session, fields })
+        Ok(Self {
+            session,
+            fields,
+            actor,
+        })
     }
 }

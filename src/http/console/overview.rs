@@ -1,5 +1,6 @@
 //! The overview page: rows by state, the oldest pending row, intake and delivery over the last
-//! hour, and each account with its holds and the Pause / Resume buttons.
+//! hour, and each account with its holds and the Pause / Resume buttons (each one done is
+//! recorded in the audit log as `pause` / `resume`, like the admin API's).
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use super::page::{self, PageError, ago, when};
 use super::session::Flash;
 use super::{Posted, Session};
 use crate::clock::{duration_ms, now_ms};
+use crate::http::admin::privacy::audit;
 use crate::http::extract::Path;
 use crate::queue::{ActivityBucket, Hold, HoldKind, RowState};
 use crate::state::AppState;
@@ -149,7 +151,12 @@ async fn set_paused(app: &AppState, posted: &Posted, name: &str, pause: bool) ->
         })
     };
     let flash = match result {
-        Ok(message) => Flash::ok(message),
+        Ok(message) => {
+            let action = if pause { "pause" } else { "resume" };
+            let actor = posted.actor.clone();
+            audit(app, actor, action, format!("account {name}"), "done".into()).await;
+            Flash::ok(message)
+        }
         Err(error) => {
             tracing::error!(error = %error, account = %name, "console pause/resume failed");
             Flash::problem(format!(

@@ -26,6 +26,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/dead_letter.html"),
     ),
     ("lookup.html", include_str!("templates/lookup.html")),
+    ("audit.html", include_str!("templates/audit.html")),
+    ("erasures.html", include_str!("templates/erasures.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
 const STYLESHEET: &str = include_str!("templates/console.css");
