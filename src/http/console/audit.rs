@@ -74,6 +74,14 @@ fn erasure_value(erasure: &ErasureRecord) -> Value {
         hash_short => if short.len() < hash.len() { format!("{short}…") } else { short },
         keep_pending => erasure.keep_pending,
         propagate => erasure.propagate,
+        deletions => erasure
+            .deletions
+            .iter()
+            .map(|d| context! {
+                account => d.account.clone(),
+                state => d.state.map_or("purged", |s| s.as_str()),
+            })
+            .collect::<Vec<_>>(),
         rows => removed.rows(),
         removed => context! {
             pending => removed.pending,

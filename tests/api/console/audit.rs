@@ -3,6 +3,8 @@
 //! client address and the request id; a failed action is not. The audit and erasures pages list
 //! them, escaped and paged.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode, header, redirect};
 use serde_json::{Value, json};
 
@@ -343,6 +345,31 @@ async fn the_erasures_page_shows_an_erasure_by_its_hash_never_the_identity() {
     let removed_rows = format!(r#"<td class="removed">{rows} row{plural}"#);
     assert!(shown.contains(&removed_rows), "{shown}");
     assert!(!page.contains("amelia"), "the identity is never shown");
+    assert!(
+        shown.contains(r#"<td class="propagated">no</td>"#),
+        "{shown}"
+    );
+
+    // A propagating erasure shows its CleverTap deletion's state, delivered once confirmed.
+    let propagated: Value = app
+        .erase(json!({"identity": person, "propagate": true}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let delivered = crate::test_app::eventually(
+        "the deletion shown delivered",
+        Duration::from_secs(10),
+        || async {
+            let page = browser.page("/console/erasures").await;
+            let shown = row(&page, "erasure", &propagated["id"]);
+            shown
+                .contains(r#"<td class="propagated">main: delivered</td>"#)
+                .then_some(page)
+        },
+    )
+    .await;
+    assert!(!delivered.contains("amelia"), "the identity is never shown");
     let audit = browser.page("/console/audit").await;
     assert!(
         audit.contains(r#"<td class="action">erase</td>"#),
