@@ -112,3 +112,63 @@ async fn one_persons_data_is_listed_erased_and_the_erasure_recorded_on_postgres(
     app.stop().await;
     drop(schema);
 }
+
+/// Minimisation through the running app: with `delivered_body_retention_hours = 0`, the
+/// housekeeping pass at the next start empties a delivered row's body, keeps its metadata,
+/// counts it in `freshtap_purged_total{state="body"}`; a dead letter keeps its body.
+#[tokio::test]
+async fn housekeeping_drops_delivered_bodies_and_keeps_their_metadata() {
+    let retention = |s: &mut freshtap::config::Settings| s.queue.delivered_body_retention_hours = 0;
+    let app = spawn_with(retention).await;
+    app.clevertap.faults().set_record_code(OTHER, 516);
+    let mut ids = Vec::new();
+    for email in [PERSON, OTHER] {
+        let answer = app.post_webhook("contacts", &contact(email)).await;
+        assert_eq!(answer.status(), StatusCode::ACCEPTED);
+        let body: Value = answer.json().await.expect("json");
+        ids.push(body["request_id"].as_str().expect("request id").to_owned());
+    }
+    eventually("both settled", Duration::from_secs(10), || async {
+        let rows = app.stats().await["rows"].clone();
+        (rows["delivered"] == 1 && rows["dead"] == 1).then_some(())
+    })
+    .await;
+    let (clevertap, dir) = app.stop().await;
+    let app = crate::test_app::spawn_on(dir, clevertap, "", retention).await;
+    let delivered = format!("/admin/webhooks?request_id={}", ids[0]);
+    let row = eventually("the body dropped", Duration::from_secs(10), || async {
+        let row = app.admin_json(&delivered).await;
+        row["body_dropped_at"].is_string().then_some(row)
+    })
+    .await;
+    assert_eq!(row["state"], "delivered", "metadata kept: {row}");
+    assert_eq!(row["route"], "contacts");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("freshtap_purged_total{state=\"body\"} 1"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("purged"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let letters = app.admin_json("/admin/dead-letters").await;
+    let body = letters["items"][0]["body"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        body.contains(OTHER),
+        "a dead letter keeps its body: {letters}"
+    );
+    app.stop().await;
+}
