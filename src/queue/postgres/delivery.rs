@@ -46,24 +46,33 @@ async fn locked(
 /// another unfinished row shares one of its order keys and is earlier, or is leased (a row of
 /// another replica may commit a lower id after a later row was claimed). Claims of one account
 /// are serialised by an advisory lock taken just before, so each sees the previous one's leases.
+///
+/// Pending rows and expired leases are read apart, each from its partial index in id order
+/// (`webhooks_pending`, `webhooks_leased`), and the oldest `$2` of both are leased: a claim
+/// never walks the finished rows, nor the leases in flight, in front of the due ones.
 const CLAIM: &str = "WITH now AS (SELECT {NOW} AS ms), \
-     picked AS ( \
+     due AS ( \
        SELECT w.id FROM webhooks w, now \
-       WHERE w.account = $1 \
-         AND ((w.state = 'pending' AND w.due_at <= now.ms) OR (w.state = 'leased' AND w.leased_until < now.ms)) \
-         AND NOT EXISTS ( \
-           SELECT 1 FROM active_keys a \
-           JOIN active_keys b ON b.key = a.key AND b.row_id <> a.row_id \
-           JOIN webhooks o ON o.id = b.row_id \
-           WHERE a.row_id = w.id \
-             AND (b.row_id < a.row_id OR (o.state = 'leased' AND o.leased_until >= now.ms))) \
-       ORDER BY w.id LIMIT $2 \
-       FOR UPDATE OF w SKIP LOCKED) \
+       WHERE w.account = $1 AND w.state = 'pending' AND w.due_at <= now.ms AND {FREE} \
+       ORDER BY w.id LIMIT $2 FOR UPDATE OF w SKIP LOCKED), \
+     expired AS ( \
+       SELECT w.id FROM webhooks w, now \
+       WHERE w.account = $1 AND w.state = 'leased' AND w.leased_until < now.ms AND {FREE} \
+       ORDER BY w.id LIMIT $2 FOR UPDATE OF w SKIP LOCKED), \
+     picked AS (SELECT id FROM due UNION ALL SELECT id FROM expired ORDER BY id LIMIT $2) \
      UPDATE webhooks w SET state = 'leased', leased_until = (SELECT ms FROM now) + $3 \
      FROM picked WHERE w.id = picked.id \
      RETURNING w.id, w.route, w.account, w.content_type, w.body, w.request_id, w.received_at, w.attempts, \
        w.deadline_at, w.delivered || ARRAY(SELECT d.record_index FROM dead_letters d \
                                            WHERE d.row_id = w.id AND d.record_index IS NOT NULL)";
+/// A candidate `w` is free when no other unfinished row sharing an order key is earlier or
+/// leased (the per-identity order).
+const FREE: &str = "NOT EXISTS ( \
+       SELECT 1 FROM active_keys a \
+       JOIN active_keys b ON b.key = a.key AND b.row_id <> a.row_id \
+       JOIN webhooks o ON o.id = b.row_id \
+       WHERE a.row_id = w.id \
+         AND (b.row_id < a.row_id OR (o.state = 'leased' AND o.leased_until >= now.ms)))";
 
 pub async fn claim(
     t: &Transaction<'_>,
@@ -71,7 +80,7 @@ pub async fn claim(
     limit: i64,
     lease_ms: i64,
 ) -> Result<Vec<Claimed>, QueueError> {
-    let sql = CLAIM.replace("{NOW}", NOW_MS);
+    let sql = CLAIM.replace("{NOW}", NOW_MS).replace("{FREE}", FREE);
     let rows = locked(t, CLAIM_LOCK, account, &sql, &[&account, &limit, &lease_ms]).await?;
     let mut claimed = rows
         .iter()

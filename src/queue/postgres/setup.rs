@@ -31,6 +31,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         4,
         include_str!("../../../migrations/postgres/0004_privacy.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/postgres/0005_claim_indexes.sql"),
+    ),
 ];
 /// Advisory lock class of the migration transaction (replicas starting together); the second
 /// key is the schema, since advisory locks are database-wide.
