@@ -2,14 +2,16 @@
 //!
 //! Enqueues go to one writer task that takes everything queued, inserts it in one transaction
 //! (statements pipelined) and answers each caller after COMMIT. Every other operation is a short
-//! transaction on the pool (`tx`). A wake (`Queue::wake`) bumps this replica's workers at once
-//! and sends one coalesced `NOTIFY freshtap_work`; a dedicated connection of every replica
-//! LISTENs and bumps the counter `subscribe()` returns. With `sslmode=require` in the URL
-//! connections use TLS, verified against the system's trust store plus `queue.tls_ca_file`.
+//! transaction on the pool (`tx`), or one statement that is its own transaction (`single`). A
+//! wake (`Queue::wake`) bumps this replica's workers at once and sends one coalesced
+//! `NOTIFY freshtap_work`; a dedicated connection of every replica LISTENs and bumps the
+//! counter `subscribe()` returns. With `sslmode=require` in the URL connections use TLS,
+//! verified against the system's trust store plus `queue.tls_ca_file`.
 
 mod activity;
 mod admin;
 mod connect;
+mod delivery;
 mod holds;
 mod ops;
 mod privacy;
@@ -93,6 +95,16 @@ impl PostgresQueue {
         Ok(value)
     }
 
+    /// One statement on a pooled connection, outside any explicit transaction: the statement
+    /// is its own transaction, so BEGIN and COMMIT cost no round trips.
+    async fn single<R>(
+        &self,
+        f: impl AsyncFnOnce(&deadpool_postgres::Client) -> Result<R, QueueError>,
+    ) -> Result<R, QueueError> {
+        let client = self.pool.get().await?;
+        f(&client).await
+    }
+
     pub async fn enqueue(
         &self,
         row: NewWebhook,
@@ -128,12 +140,12 @@ impl PostgresQueue {
         lease: Duration,
     ) -> Result<Vec<Claimed>, QueueError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.tx(async |t| ops::claim(t, &account, limit, duration_ms(lease)).await)
+        self.tx(async |t| delivery::claim(t, &account, limit, duration_ms(lease)).await)
             .await
     }
 
     pub async fn complete(&self, outcomes: Vec<RowOutcome>) -> Result<(), QueueError> {
-        self.tx(async |t| ops::complete(t, &outcomes, now_ms()).await)
+        self.single(async |c| delivery::complete(c, &outcomes, now_ms()).await)
             .await
     }
 
@@ -266,12 +278,13 @@ impl PostgresQueue {
         ttl: Duration,
     ) -> Result<Option<i64>, QueueError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.tx(async |t| ops::acquire_slot(t, &account, limit, duration_ms(ttl)).await)
+        self.tx(async |t| delivery::acquire_slot(t, &account, limit, duration_ms(ttl)).await)
             .await
     }
 
     pub async fn release_slot(&self, slot: i64) -> Result<(), QueueError> {
-        self.tx(async |t| ops::release_slot(t, slot).await).await
+        self.single(async |c| delivery::release_slot(c, slot).await)
+            .await
     }
 
     pub async fn ping(&self) -> Result<(), QueueError> {

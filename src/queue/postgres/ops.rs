@@ -1,29 +1,23 @@
-//! PostgreSQL statements of the delivery path (enqueue, claim, complete, slots), each inside a
-//! transaction; the admin and housekeeping statements are in `postgres_admin.rs`.
+//! PostgreSQL statements of intake (enqueue, the group's dedup keys), and the statement
+//! helpers every module of the backend uses; claim, complete and slots are in `delivery.rs`,
+//! the admin and housekeeping statements in `admin.rs`.
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::body::BodyKind;
-use crate::queue::{Claimed, Enqueued, NewDeadLetter, NewWebhook, Next, QueueError, RowOutcome};
+use crate::queue::{Enqueued, NewDeadLetter, NewWebhook, QueueError};
 
 pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-/// The database clock in milliseconds: leases and slots are judged by one clock for every replica.
-const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
-/// Advisory lock classes (two-key form, so they never meet the migration's one-key lock).
-const CLAIM_LOCK: i32 = 0x0F7A_0001;
-const SLOT_LOCK: i32 = 0x0F7A_0002;
-/// Advisory locks are database-wide: the key names the schema too, so deployments (and tests)
-/// in other schemas of one database never wait on each other's claims and slots.
-const ACCOUNT_LOCK: &str =
-    "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '') || '/' || $2))";
 /// The NOTIFY channel; the payload is the schema, so queues in other schemas ignore it.
 pub const CHANNEL: &str = "freshtap_work";
 
-pub(super) async fn query(
-    t: &Transaction<'_>,
+// The helpers run a cached prepared statement on a transaction or, for a statement that is
+// its own transaction, directly on a pooled connection.
+
+pub(super) async fn query<C: GenericClient>(
+    t: &C,
     sql: &str,
     params: Params<'_>,
 ) -> Result<Vec<Row>, QueueError> {
@@ -31,8 +25,8 @@ pub(super) async fn query(
     Ok(t.query(&statement, params).await?)
 }
 
-pub(super) async fn query_opt(
-    t: &Transaction<'_>,
+pub(super) async fn query_opt<C: GenericClient>(
+    t: &C,
     sql: &str,
     params: Params<'_>,
 ) -> Result<Option<Row>, QueueError> {
@@ -40,8 +34,8 @@ pub(super) async fn query_opt(
     Ok(t.query_opt(&statement, params).await?)
 }
 
-pub(super) async fn query_one(
-    t: &Transaction<'_>,
+pub(super) async fn query_one<C: GenericClient>(
+    t: &C,
     sql: &str,
     params: Params<'_>,
 ) -> Result<Row, QueueError> {
@@ -49,8 +43,8 @@ pub(super) async fn query_one(
     Ok(t.query_one(&statement, params).await?)
 }
 
-pub(super) async fn execute(
-    t: &Transaction<'_>,
+pub(super) async fn execute<C: GenericClient>(
+    t: &C,
     sql: &str,
     params: Params<'_>,
 ) -> Result<u64, QueueError> {
@@ -194,133 +188,6 @@ pub async fn enqueue_invalid(
     Ok((id, letter))
 }
 
-/// The claim, in one statement: due rows of the account, oldest first, skipping a row while
-/// another unfinished row shares one of its order keys and is earlier, or is leased (a row of
-/// another replica may commit a lower id after a later row was claimed). Claims of one account
-/// are serialised by an advisory lock taken just before, so each sees the previous one's leases.
-const CLAIM: &str = "WITH now AS (SELECT {NOW} AS ms), \
-     picked AS ( \
-       SELECT w.id FROM webhooks w, now \
-       WHERE w.account = $1 \
-         AND ((w.state = 'pending' AND w.due_at <= now.ms) OR (w.state = 'leased' AND w.leased_until < now.ms)) \
-         AND NOT EXISTS ( \
-           SELECT 1 FROM active_keys a \
-           JOIN active_keys b ON b.key = a.key AND b.row_id <> a.row_id \
-           JOIN webhooks o ON o.id = b.row_id \
-           WHERE a.row_id = w.id \
-             AND (b.row_id < a.row_id OR (o.state = 'leased' AND o.leased_until >= now.ms))) \
-       ORDER BY w.id LIMIT $2 \
-       FOR UPDATE OF w SKIP LOCKED) \
-     UPDATE webhooks w SET state = 'leased', leased_until = (SELECT ms FROM now) + $3 \
-     FROM picked WHERE w.id = picked.id \
-     RETURNING w.id, w.route, w.account, w.content_type, w.body, w.request_id, w.received_at, w.attempts, \
-       w.deadline_at, w.delivered || ARRAY(SELECT d.record_index FROM dead_letters d \
-                                           WHERE d.row_id = w.id AND d.record_index IS NOT NULL)";
-
-pub async fn claim(
-    t: &Transaction<'_>,
-    account: &str,
-    limit: i64,
-    lease_ms: i64,
-) -> Result<Vec<Claimed>, QueueError> {
-    query(t, ACCOUNT_LOCK, &[&CLAIM_LOCK, &account]).await?;
-    let sql = CLAIM.replace("{NOW}", NOW_MS);
-    let rows = query(t, &sql, &[&account, &limit, &lease_ms]).await?;
-    let mut claimed = rows
-        .iter()
-        .map(|r| {
-            Ok(Claimed {
-                id: r.try_get(0)?,
-                route: r.try_get(1)?,
-                account: r.try_get(2)?,
-                kind: BodyKind::from_stored(r.try_get(3)?),
-                body: r.try_get(4)?,
-                request_id: r.try_get(5)?,
-                received_at_ms: r.try_get(6)?,
-                attempts: to_u32(r.try_get(7)?),
-                deadline_ms: r.try_get(8)?,
-                done: indexes(r.try_get(9)?),
-            })
-        })
-        .collect::<Result<Vec<_>, QueueError>>()?;
-    claimed.sort_by_key(|c| c.id);
-    Ok(claimed)
-}
-
-pub async fn complete(
-    t: &Transaction<'_>,
-    outcomes: &[RowOutcome],
-    now: i64,
-) -> Result<(), QueueError> {
-    let mut ordered: Vec<&RowOutcome> = outcomes.iter().collect();
-    ordered.sort_by_key(|o| o.id); // one lock order for every writer: no deadlock between completes
-    for outcome in ordered {
-        let id = outcome.id;
-        let Some(row) = query_opt(
-            t,
-            "SELECT attempts FROM webhooks WHERE id = $1 FOR UPDATE",
-            &[&id],
-        )
-        .await?
-        else {
-            continue;
-        };
-        let attempts: i32 = row.try_get(0)?;
-        if !outcome.delivered.is_empty() {
-            let delivered: Vec<i32> = outcome.delivered.iter().copied().map(to_i32).collect();
-            execute(
-                t,
-                "UPDATE webhooks SET delivered = ARRAY(SELECT DISTINCT i FROM unnest(delivered || $2::int[]) AS i ORDER BY i) \
-                 WHERE id = $1",
-                &[&id, &delivered],
-            )
-            .await?;
-        }
-        insert_dead_letters(t, id, &outcome.dead, attempts.saturating_add(1), now).await?;
-        settle_row(t, id, &outcome.next, now).await?;
-    }
-    Ok(())
-}
-
-/// The row's state after a delivery: finished, pending again with backoff, or released.
-async fn settle_row(t: &Transaction<'_>, id: i64, next: &Next, now: i64) -> Result<(), QueueError> {
-    match next {
-        Next::Finished => {
-            execute(
-                t,
-                "UPDATE webhooks SET state = CASE WHEN EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = $1) \
-                 THEN 'dead' ELSE 'delivered' END, finished_at = $2, leased_until = NULL, \
-                 attempts = attempts + 1 WHERE id = $1",
-                &[&id, &now],
-            )
-            .await?;
-            execute(t, "DELETE FROM active_keys WHERE row_id = $1", &[&id]).await?;
-        }
-        Next::Retry {
-            due_at_ms,
-            count_attempt,
-            error,
-        } => {
-            execute(
-                t,
-                "UPDATE webhooks SET state = 'pending', due_at = $2, leased_until = NULL, \
-                 attempts = attempts + $3, last_error = $4 WHERE id = $1",
-                &[&id, due_at_ms, &i32::from(*count_attempt), error],
-            )
-            .await?;
-        }
-        Next::Release => {
-            execute(
-                t,
-                "UPDATE webhooks SET state = 'pending', due_at = $2, leased_until = NULL WHERE id = $1",
-                &[&id, &now],
-            )
-            .await?;
-        }
-    }
-    Ok(())
-}
-
 pub(super) async fn insert_dead_letters(
     t: &Transaction<'_>,
     row_id: i64,
@@ -345,31 +212,5 @@ pub(super) async fn insert_dead_letters(
         )
         .await?;
     }
-    Ok(())
-}
-
-/// Takes a CleverTap request slot for the account if fewer than `limit` unexpired ones are held
-/// (by any replica). Slots of one account are counted under its advisory lock; expired slots
-/// (a replica killed mid-request) are reclaimed first.
-pub async fn acquire_slot(
-    t: &Transaction<'_>,
-    account: &str,
-    limit: i64,
-    ttl_ms: i64,
-) -> Result<Option<i64>, QueueError> {
-    query(t, ACCOUNT_LOCK, &[&SLOT_LOCK, &account]).await?;
-    let reclaim =
-        format!("DELETE FROM delivery_slots WHERE account = $1 AND expires_at <= {NOW_MS}");
-    execute(t, &reclaim, &[&account]).await?;
-    let take = format!(
-        "INSERT INTO delivery_slots (account, expires_at) SELECT $1, {NOW_MS} + $3 \
-         WHERE (SELECT count(*) FROM delivery_slots WHERE account = $1) < $2 RETURNING id"
-    );
-    let row = query_opt(t, &take, &[&account, &limit, &ttl_ms]).await?;
-    Ok(row.map(|r| r.try_get(0)).transpose()?)
-}
-
-pub async fn release_slot(t: &Transaction<'_>, slot: i64) -> Result<(), QueueError> {
-    execute(t, "DELETE FROM delivery_slots WHERE id = $1", &[&slot]).await?;
     Ok(())
 }

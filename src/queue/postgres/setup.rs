@@ -35,6 +35,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         5,
         include_str!("../../../migrations/postgres/0005_propagation.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_claim_indexes.sql"),
+    ),
 ];
 /// Advisory lock class of the migration transaction (replicas starting together); the second
 /// key is the schema, since advisory locks are database-wide.
