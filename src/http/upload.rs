@@ -17,7 +17,6 @@ use super::auth;
 use super::error::ApiError;
 use super::ingest::{commit, intake_slot, new_row, order_keys, outcome_of, read_body};
 use crate::clevertap::answer::{error_envelope, upload_answer};
-use crate::mapping::RecordOutcome;
 use crate::metrics::Intake;
 use crate::queue::{DeadCode, Enqueued, NewDeadLetter};
 use crate::routes::Route;
@@ -123,12 +122,12 @@ async fn store(
     if app.settings.mapping.detect_test_webhooks && webhook::is_test_payload(&parsed.value) {
         app.metrics.webhook(&route.name, Intake::Test);
         tracing::info!(route = %route.name, "Freshsales test upload answered; not stored");
-        let mut answer = upload_answer(&records, &[]);
+        let mut answer = upload_answer(records, &[]);
         answer["test"] = Value::Bool(true);
         return Ok(Json(answer).into_response());
     }
     if records.is_empty() {
-        return Ok(Json(upload_answer(&records, &[])).into_response());
+        return Ok(Json(upload_answer(records, &[])).into_response());
     }
     // The body moves into the row (no copy: the read buffer is not shared).
     let mut row = new_row(app, route, BodyKind::Json, Vec::from(bytes));
@@ -137,6 +136,9 @@ async fn store(
     row.finished = row.refused.len() == records.len();
     row.dedup = crate::mapping::dedup_safe(&parsed.value);
     row.order_keys = order_keys(route, &parsed.value, &row.body_hash);
+    let mut answer = upload_answer(records, &refusals);
+    // The parsed records (several times the body's size) are not held through the commit.
+    drop(parsed);
     let request_id = row.request_id.clone();
     let counted_as = if row.finished {
         Intake::Refused
@@ -148,7 +150,6 @@ async fn store(
         Enqueued::Accepted(id) => (id, false),
         Enqueued::Duplicate(id) => (id, true),
     };
-    let mut answer = upload_answer(&records, &refusals);
     answer["id"] = id.into();
     answer["request_id"] = request_id.into();
     if duplicate {
@@ -164,9 +165,9 @@ async fn drain(mut body: Body) {
 }
 
 /// The records of `{"d":[…]}`; CleverTap refuses a body without them, or with too many.
-fn records_of(body: &Value) -> Result<Vec<Value>, ApiError> {
+fn records_of(body: &Value) -> Result<&[Value], ApiError> {
     match body.get("d").and_then(Value::as_array) {
-        Some(records) if records.len() <= MAX_RECORDS => Ok(records.clone()),
+        Some(records) if records.len() <= MAX_RECORDS => Ok(records),
         Some(records) => Err(ApiError::BadRequest(format!(
             "{} records: CleverTap takes at most {MAX_RECORDS} per request",
             records.len()
@@ -192,20 +193,11 @@ fn dead_letters(refusals: &[Option<(u16, String)>]) -> Vec<NewDeadLetter> {
 }
 
 /// CleverTap's verdict on each record, by CleverTap's rules: `None` when it would be taken.
+/// Judged one record at a time: the repaired records are not kept.
 fn judge(route: &Route, body: &Value, received_at: i64) -> Vec<Option<(u16, String)>> {
-    route
-        .mapping
-        .render(body, received_at)
-        .records
-        .into_iter()
-        .map(|outcome| match outcome {
-            RecordOutcome::Send(_) | RecordOutcome::Skip => None,
-            RecordOutcome::Refused { code, error } => Some((code, error)),
-            // Passthrough records are judged by CleverTap's rules only; this is never reached,
-            // but a record that could not be judged is not sent either.
-            RecordOutcome::Dead { reason, .. } => Some((524, reason)),
-        })
-        .collect()
+    route.mapping.judged(body, received_at, |judged| {
+        judged.err().map(|refused| (refused.code, refused.error))
+    })
 }
 
 #[cfg(test)]

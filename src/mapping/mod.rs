@@ -40,7 +40,7 @@ mod validate;
 pub use deletion::{GUID, IDENTITY, parts as deletion_parts};
 pub use error::MappingError;
 pub use repair::repair_json;
-pub use upload_rules::dedup_safe;
+pub use upload_rules::{Judged, dedup_safe};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -248,21 +248,13 @@ impl RouteMapping {
         if self.mode == Mode::Delete && self.file.is_none() {
             rendered.records = deletion::from_body(body);
         } else if self.passes_through(body) {
-            let repairs = upload_rules::Repairs {
-                dates: &self.normalizer.dates,
-                region: self.normalizer.region,
-            };
-            for record in upload(body).into_iter().flatten() {
-                rendered
-                    .records
-                    .push(match upload_rules::judge(record, received_at, &repairs) {
-                        Ok(map) => RecordOutcome::Send(serde_json::Value::Object(map)),
-                        Err(refused) => RecordOutcome::Refused {
-                            code: refused.code,
-                            error: refused.error,
-                        },
-                    });
-            }
+            rendered.records = self.judged(body, received_at, |judged| match judged {
+                Ok(map) => RecordOutcome::Send(serde_json::Value::Object(map)),
+                Err(refused) => RecordOutcome::Refused {
+                    code: refused.code,
+                    error: refused.error,
+                },
+            });
         } else if self.mode == Mode::Passthrough {
             rendered
                 .records
@@ -293,6 +285,26 @@ impl RouteMapping {
             }
         }
         rendered
+    }
+
+    /// Each record of a `{"d":[…]}` body judged by CleverTap's rules and handed to `keep` at
+    /// once, so only one repaired record is alive at a time (the drop-in keeps the verdicts).
+    pub fn judged<T>(
+        &self,
+        body: &serde_json::Value,
+        received_at: i64,
+        keep: impl FnMut(upload_rules::Judged) -> T,
+    ) -> Vec<T> {
+        let repairs = upload_rules::Repairs {
+            dates: &self.normalizer.dates,
+            region: self.normalizer.region,
+        };
+        upload(body)
+            .into_iter()
+            .flatten()
+            .map(|record| upload_rules::judge(record, received_at, &repairs))
+            .map(keep)
+            .collect()
     }
 
     fn renderer(&self, body: &serde_json::Value) -> Renderer<'_> {

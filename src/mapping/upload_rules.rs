@@ -66,10 +66,13 @@ const PROFILE_PREFIX: &str = "Profile data is incorrect. ";
 /// A record CleverTap would refuse: its code, and its `error` text without the
 /// "Skipped record number : k" suffix, which the answer adds with the record's position.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Refusal {
+pub struct Refusal {
     pub code: u16,
     pub error: String,
 }
+
+/// One record judged: as it would be sent (repaired), or CleverTap's refusal.
+pub type Judged = Result<Map<String, Value>, Refusal>;
 
 fn refusal(code: u16, error: &str) -> Refusal {
     Refusal {

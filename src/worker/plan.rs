@@ -33,7 +33,8 @@ pub(super) struct Item {
     pub row: usize,
     pub index: u32,
     pub op: Op,
-    /// The record (an upload's, or `{"identity": v}` for a deletion).
+    /// What CleverTap's answer is matched on: the record's ids, `type` and `evtName` (an
+    /// upload's whole record lives on only in `bytes`), or `{"identity": v}` for a deletion.
     pub value: Value,
     /// What the request carries: the record's JSON, or a deletion's value alone.
     pub bytes: Vec<u8>,
@@ -135,7 +136,11 @@ fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
                     row: index,
                     index: record,
                     op,
-                    value,
+                    value: if op == Op::Upload {
+                        echo_keys(value)
+                    } else {
+                        value
+                    },
                     bytes: bytes.unwrap_or_default(),
                 });
             }
@@ -161,6 +166,19 @@ fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
         }
     }
     (plan, items)
+}
+
+/// The fields CleverTap's answer names a record by (`classify` matches its echoes on them):
+/// kept while the request is out instead of the whole record.
+fn echo_keys(record: Value) -> Value {
+    const KEPT: [&str; 6] = ["identity", "objectId", "FBID", "GPID", "type", "evtName"];
+    match record {
+        Value::Object(mut map) => {
+            map.retain(|key, _| KEPT.contains(&key.as_str()));
+            Value::Object(map)
+        }
+        other => other,
+    }
 }
 
 /// The row's body rendered through its route, and whether its records are deletions; a
