@@ -155,6 +155,11 @@ async fn propagation_scenario(app: &TestApp) {
         .wait_for_accepted(1, WAIT)
         .await
         .expect("delivered");
+    // CleverTap has it; wait until freshtap recorded the delivery too.
+    eventually("the row delivered", WAIT, || async {
+        (app.stats().await["rows"]["delivered"] == 1).then_some(())
+    })
+    .await;
 
     let unknown = app
         .erase(json!({"identity": PERSON, "propagate": true, "accounts": ["nope"]}))
