@@ -14,16 +14,26 @@ pub fn upload_answer(records: &[Value], refusals: &[Option<(u16, String)>]) -> V
         .enumerate()
         .filter_map(|(index, record)| {
             let (code, error) = refusals.get(index)?.as_ref()?;
-            Some(json!({
-                "status": "fail",
-                "code": code,
-                // CleverTap's texts carry their own separator (". " or "."): none is added.
-                "error": format!("{error}Skipped record number : {}", index + 1),
-                "record": record,
-            }))
+            Some(unprocessed_entry(index, record, *code, error))
         })
         .collect();
-    let processed = records.len() - unprocessed.len();
+    upload_answer_of(records.len(), unprocessed)
+}
+
+/// One refused record as CleverTap's answer lists it in `unprocessed` (`index` from 0).
+pub fn unprocessed_entry(index: usize, record: &Value, code: u16, error: &str) -> Value {
+    json!({
+        "status": "fail",
+        "code": code,
+        // CleverTap's texts carry their own separator (". " or "."): none is added.
+        "error": format!("{error}Skipped record number : {}", index + 1),
+        "record": record,
+    })
+}
+
+/// The answer to an upload of `records` records, of which `unprocessed` were refused.
+pub fn upload_answer_of(records: usize, unprocessed: Vec<Value>) -> Value {
+    let processed = records - unprocessed.len();
     let status = match (processed, unprocessed.len()) {
         (_, 0) => "success",
         (0, _) => "fail",

@@ -94,7 +94,11 @@ pub(super) fn new_row(app: &AppState, route: &Route, kind: BodyKind, body: Vec<u
 
 /// The records' identities (per-identity order), or the body hash when none can be found.
 pub(super) fn order_keys(route: &Route, body: &serde_json::Value, hash: &[u8; 32]) -> Vec<String> {
-    let keys = route.mapping.order_keys(body);
+    keys_or_hash(route.mapping.order_keys(body), hash)
+}
+
+/// `keys`, or the body hash when there are none.
+pub(super) fn keys_or_hash(keys: Vec<String>, hash: &[u8; 32]) -> Vec<String> {
     if keys.is_empty() {
         vec![hex::encode(hash)]
     } else {

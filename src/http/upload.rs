@@ -15,8 +15,8 @@ use serde_json::Value;
 
 use super::auth;
 use super::error::ApiError;
-use super::ingest::{commit, intake_slot, new_row, order_keys, outcome_of, read_body};
-use crate::clevertap::answer::{error_envelope, upload_answer};
+use super::ingest::{commit, intake_slot, keys_or_hash, new_row, outcome_of, read_body};
+use crate::clevertap::answer::{error_envelope, unprocessed_entry, upload_answer_of};
 use crate::metrics::Intake;
 use crate::queue::{DeadCode, Enqueued, NewDeadLetter};
 use crate::routes::Route;
@@ -109,36 +109,48 @@ async fn store(
     }
     let bytes = read_body(app, headers, body, limit).await?;
     let _slot = intake_slot(app)?;
-    // CleverTap reads the body as JSON whatever it is declared as; a body that is not JSON (even
-    // after the repair of raw Freshsales placeholders) is refused whole and nothing is stored.
-    let parsed = webhook::parse(BodyKind::Json, &bytes).map_err(|error| ApiError::InvalidBody {
-        message: error.message,
-        dead_letter_id: None,
-    })?;
-    let records = records_of(&parsed.value)?;
-    if parsed.repaired {
-        app.metrics.body_repaired(&route.name);
-    }
-    if app.settings.mapping.detect_test_webhooks && webhook::is_test_payload(&parsed.value) {
+    // The body moves into the row (no copy: the read buffer is not shared).
+    let mut row = new_row(app, route, BodyKind::Json, Vec::from(bytes));
+    let received_at = row.received_at_ms / 1000;
+    let assessed = match read_records(route, &row.body, received_at)? {
+        Some(assessed) => assessed,
+        None => {
+            // CleverTap reads the body as JSON whatever it is declared as; a body that is not
+            // JSON (even after the repair of raw Freshsales placeholders) is refused whole and
+            // nothing is stored.
+            let mut parsed = webhook::parse(BodyKind::Json, &row.body).map_err(|error| {
+                ApiError::InvalidBody {
+                    message: error.message,
+                    dead_letter_id: None,
+                }
+            })?;
+            records_of(&parsed.value)?;
+            if parsed.repaired {
+                app.metrics.body_repaired(&route.name);
+            }
+            let keys = route.mapping.order_keys(&parsed.value);
+            let records = match parsed.value.get_mut("d").map(Value::take) {
+                Some(Value::Array(records)) => records,
+                _ => Vec::new(),
+            };
+            assess(route, records.into_iter(), received_at, Some(keys))
+        }
+    };
+    if app.settings.mapping.detect_test_webhooks && assessed.test {
         app.metrics.webhook(&route.name, Intake::Test);
         tracing::info!(route = %route.name, "Freshsales test upload answered; not stored");
-        let mut answer = upload_answer(records, &[]);
+        let mut answer = upload_answer_of(assessed.records, Vec::new());
         answer["test"] = Value::Bool(true);
         return Ok(Json(answer).into_response());
     }
-    if records.is_empty() {
-        return Ok(Json(upload_answer(records, &[])).into_response());
+    if assessed.records == 0 {
+        return Ok(Json(upload_answer_of(0, Vec::new())).into_response());
     }
-    // The body moves into the row (no copy: the read buffer is not shared).
-    let mut row = new_row(app, route, BodyKind::Json, Vec::from(bytes));
-    let refusals = judge(route, &parsed.value, row.received_at_ms / 1000);
-    row.refused = dead_letters(&refusals);
-    row.finished = row.refused.len() == records.len();
-    row.dedup = crate::mapping::dedup_safe(&parsed.value);
-    row.order_keys = order_keys(route, &parsed.value, &row.body_hash);
-    let mut answer = upload_answer(records, &refusals);
-    // The parsed records (several times the body's size) are not held through the commit.
-    drop(parsed);
+    row.refused = dead_letters(&assessed.refusals);
+    row.finished = row.refused.len() == assessed.records;
+    row.dedup = assessed.dedup;
+    row.order_keys = keys_or_hash(assessed.keys, &row.body_hash);
+    let mut answer = upload_answer_of(assessed.records, assessed.unprocessed);
     let request_id = row.request_id.clone();
     let counted_as = if row.finished {
         Intake::Refused
@@ -167,13 +179,18 @@ async fn drain(mut body: Body) {
 /// The records of `{"d":[…]}`; CleverTap refuses a body without them, or with too many.
 fn records_of(body: &Value) -> Result<&[Value], ApiError> {
     match body.get("d").and_then(Value::as_array) {
-        Some(records) if records.len() <= MAX_RECORDS => Ok(records),
-        Some(records) => Err(ApiError::BadRequest(format!(
-            "{} records: CleverTap takes at most {MAX_RECORDS} per request",
-            records.len()
-        ))),
+        Some(records) => too_many(records.len()).map(|()| records.as_slice()),
         None => Err(ApiError::BadRequest("no array `d`".into())),
     }
+}
+
+fn too_many(records: usize) -> Result<(), ApiError> {
+    if records <= MAX_RECORDS {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest(format!(
+        "{records} records: CleverTap takes at most {MAX_RECORDS} per request"
+    )))
 }
 
 /// The refused records as dead letters: CleverTap's code and the text its answer carries.
@@ -192,12 +209,83 @@ fn dead_letters(refusals: &[Option<(u16, String)>]) -> Vec<NewDeadLetter> {
         .collect()
 }
 
-/// CleverTap's verdict on each record, by CleverTap's rules: `None` when it would be taken.
-/// Judged one record at a time: the repaired records are not kept.
-fn judge(route: &Route, body: &Value, received_at: i64) -> Vec<Option<(u16, String)>> {
-    route.mapping.judged(body, received_at, |judged| {
-        judged.err().map(|refused| (refused.code, refused.error))
-    })
+/// What the answer and the row need of an upload's records, gathered one record at a time
+/// (only the refused records are kept, for the answer).
+struct Assessed {
+    records: usize,
+    /// CleverTap's verdict on each record: `None` when it would be taken.
+    refusals: Vec<Option<(u16, String)>>,
+    /// The answer's `unprocessed` entries.
+    unprocessed: Vec<Value>,
+    dedup: bool,
+    /// The records' identities, for per-identity order.
+    keys: Vec<String>,
+    /// The one record is Freshsales' test record.
+    test: bool,
+}
+
+/// An upload read record by record from its stored bytes: `None` when the body does not read
+/// that way (then it is parsed whole: repaired, or refused with the reason).
+fn read_records(
+    route: &Route,
+    body: &[u8],
+    received_at: i64,
+) -> Result<Option<Assessed>, ApiError> {
+    if !route.mapping.passes_uploads_through() {
+        return Ok(None);
+    }
+    let Some(upload) = webhook::upload_records(body) else {
+        return Ok(None);
+    };
+    too_many(upload.len())?;
+    let assessed = assess(route, upload.values(), received_at, None);
+    Ok((assessed.records == upload.len()).then_some(assessed))
+}
+
+/// CleverTap's rules applied to each record in turn. `keys`: the records' order keys, or
+/// `None` to take each record's first usable id.
+fn assess(
+    route: &Route,
+    records: impl Iterator<Item = Value>,
+    received_at: i64,
+    keys: Option<Vec<String>>,
+) -> Assessed {
+    let by_record = keys.is_none();
+    let mut assessed = Assessed {
+        records: 0,
+        refusals: Vec::new(),
+        unprocessed: Vec::new(),
+        dedup: true,
+        keys: keys.unwrap_or_default(),
+        test: false,
+    };
+    for (index, record) in records.enumerate() {
+        assessed.records += 1;
+        assessed.dedup &= crate::mapping::record_dedup_safe(&record);
+        if index == 0 {
+            assessed.test = webhook::is_test_record(&record);
+        }
+        if by_record
+            && let Some(key) = crate::mapping::upload_order_key(&record)
+            && !assessed.keys.contains(&key)
+        {
+            assessed.keys.push(key);
+        }
+        // The answer echoes a refused record as it was sent, not as repaired.
+        let refusal = route
+            .mapping
+            .judge_record(record.clone(), received_at)
+            .err();
+        if let Some(refused) = &refusal {
+            let entry = unprocessed_entry(index, &record, refused.code, &refused.error);
+            assessed.unprocessed.push(entry);
+        }
+        assessed
+            .refusals
+            .push(refusal.map(|refused| (refused.code, refused.error)));
+    }
+    assessed.test &= assessed.records == 1;
+    assessed
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ mod validate;
 pub use deletion::{GUID, IDENTITY, parts as deletion_parts};
 pub use error::MappingError;
 pub use repair::repair_json;
-pub use upload_rules::{Judged, dedup_safe};
+pub use upload_rules::{Judged, dedup_safe, record_dedup_safe};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -183,9 +183,7 @@ impl RouteMapping {
     }
 
     fn passes_through(&self, body: &serde_json::Value) -> bool {
-        upload(body).is_some()
-            && self.mode != Mode::Delete
-            && (self.mode != Mode::Template || self.file.is_none())
+        upload(body).is_some() && self.passes_uploads_through()
     }
 
     /// True for a deletion route (`mode = "delete"`): its records are profiles to delete.
@@ -198,12 +196,9 @@ impl RouteMapping {
     pub fn order_keys(&self, body: &serde_json::Value) -> Vec<String> {
         let mut keys: Vec<String> = Vec::new();
         let mut push = |value: Option<&serde_json::Value>| {
-            let key = match value {
-                Some(serde_json::Value::String(s)) => s.trim().to_lowercase(),
-                Some(serde_json::Value::Number(n)) => n.to_string(),
-                _ => return,
-            };
-            if !key.is_empty() && !keys.contains(&key) {
+            if let Some(key) = order_key(value)
+                && !keys.contains(&key)
+            {
                 keys.push(key);
             }
         };
@@ -213,11 +208,7 @@ impl RouteMapping {
             }
         } else if self.passes_through(body) {
             for record in upload(body).into_iter().flatten() {
-                push(
-                    template::ID_KEYS
-                        .iter()
-                        .find_map(|k| record.get(k).filter(|v| is_usable_id(v))),
-                );
+                push(upload_id(record));
             }
         } else if self.file.is_some() {
             let mut renderer = self.renderer(body);
@@ -295,16 +286,42 @@ impl RouteMapping {
         received_at: i64,
         keep: impl FnMut(upload_rules::Judged) -> T,
     ) -> Vec<T> {
+        let records = upload(body).into_iter().flatten().cloned();
+        self.judge_records(records, received_at, keep)
+    }
+
+    /// Whether this route sends the records of a `{"d":[…]}` body as they are (judged by
+    /// CleverTap's rules) rather than through a template.
+    pub fn passes_uploads_through(&self) -> bool {
+        self.mode != Mode::Delete && (self.mode != Mode::Template || self.file.is_none())
+    }
+
+    /// [`Self::judged`] for records read one at a time (a delivery parses a stored upload
+    /// record by record instead of holding the whole body parsed).
+    pub fn judge_records<T>(
+        &self,
+        records: impl Iterator<Item = serde_json::Value>,
+        received_at: i64,
+        keep: impl FnMut(upload_rules::Judged) -> T,
+    ) -> Vec<T> {
+        records
+            .map(|record| self.judge_record(record, received_at))
+            .map(keep)
+            .collect()
+    }
+
+    /// One record of an upload judged by CleverTap's rules: as it would be sent (repaired), or
+    /// CleverTap's refusal.
+    pub fn judge_record(
+        &self,
+        record: serde_json::Value,
+        received_at: i64,
+    ) -> upload_rules::Judged {
         let repairs = upload_rules::Repairs {
             dates: &self.normalizer.dates,
             region: self.normalizer.region,
         };
-        upload(body)
-            .into_iter()
-            .flatten()
-            .map(|record| upload_rules::judge(record, received_at, &repairs))
-            .map(keep)
-            .collect()
+        upload_rules::judge(record, received_at, &repairs)
     }
 
     fn renderer(&self, body: &serde_json::Value) -> Renderer<'_> {
@@ -382,6 +399,28 @@ fn truthy(value: Option<&serde_json::Value>) -> bool {
         ),
         Some(_) => true,
     }
+}
+
+/// The order key of one record of an upload passed through (its first usable id), as
+/// [`RouteMapping::order_keys`] gives it.
+pub fn upload_order_key(record: &serde_json::Value) -> Option<String> {
+    order_key(upload_id(record))
+}
+
+fn upload_id(record: &serde_json::Value) -> Option<&serde_json::Value> {
+    template::ID_KEYS
+        .iter()
+        .find_map(|k| record.get(k).filter(|v| is_usable_id(v)))
+}
+
+/// An identity as an order key: trimmed and lowercased text, or a number; nothing when blank.
+fn order_key(value: Option<&serde_json::Value>) -> Option<String> {
+    let key = match value {
+        Some(serde_json::Value::String(s)) => s.trim().to_lowercase(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => return None,
+    };
+    (!key.is_empty()).then_some(key)
 }
 
 fn upload(body: &serde_json::Value) -> Option<&Vec<serde_json::Value>> {

@@ -87,20 +87,21 @@ pub(crate) struct Repairs<'a> {
     pub region: Region,
 }
 
-/// The record CleverTap should receive, or CleverTap's refusal of it.
+/// The record CleverTap should receive (repaired in place), or CleverTap's refusal of it.
 pub(crate) fn judge(
-    record: &Value,
+    record: Value,
     received_at: i64,
     repairs: &Repairs<'_>,
 ) -> Result<Map<String, Value>, Refusal> {
-    let Value::Object(map) = record else {
+    let Value::Object(mut map) = record else {
         return Err(refusal(524, TEXT_524));
     };
     let kind = match map.get("type").and_then(Value::as_str) {
-        Some(kind @ ("profile" | "event" | "token")) => kind,
+        Some("profile") => "profile",
+        Some("event") => "event",
+        Some("token") => "token",
         _ => return Err(refusal(524, TEXT_524)),
     };
-    let mut map = map.clone();
     if kind == "token" {
         // Token records are CleverTap's to judge (codes 530–535); only a tainted id stops them.
         if ID_KEYS.iter().any(|k| tainted(map.get(*k))) {
@@ -380,13 +381,16 @@ pub fn dedup_safe(body: &Value) -> bool {
     let Some(records) = body.get("d").and_then(Value::as_array) else {
         return true;
     };
-    records.iter().all(|record| {
-        let untimed_event = record.get("type").and_then(Value::as_str) == Some("event")
-            && record
-                .get("ts")
-                .is_none_or(|ts| ts.is_null() || ts.as_str() == Some(""));
-        !untimed_event && !record.get("profileData").is_some_and(repeats)
-    })
+    records.iter().all(record_dedup_safe)
+}
+
+/// [`dedup_safe`] for one record of an upload.
+pub fn record_dedup_safe(record: &Value) -> bool {
+    let untimed_event = record.get("type").and_then(Value::as_str) == Some("event")
+        && record
+            .get("ts")
+            .is_none_or(|ts| ts.is_null() || ts.as_str() == Some(""));
+    !untimed_event && !record.get("profileData").is_some_and(repeats)
 }
 
 fn repeats(value: &Value) -> bool {

@@ -5,10 +5,10 @@
 
 use serde_json::Value;
 
-use crate::mapping::{RecordOutcome, Rendered, deletion_parts};
+use crate::mapping::{RecordOutcome, RouteMapping, deletion_parts};
 use crate::queue::{Claimed, DeadCode, NewDeadLetter};
 use crate::state::AppState;
-use crate::webhook;
+use crate::webhook::{self, BodyKind};
 
 /// One claimed row and what planning decided for its records.
 pub(super) struct RowPlan {
@@ -95,7 +95,9 @@ pub(super) async fn plan(app: &AppState, rows: Vec<Claimed>) -> Plan {
 }
 
 impl RowPlan {
-    fn untouched(row: Claimed) -> Self {
+    fn untouched(mut row: Claimed) -> Self {
+        // It goes back untouched: its body is not held while the delivery waits on CleverTap.
+        row.body = Vec::new();
         Self {
             row,
             delivered: Vec::new(),
@@ -105,35 +107,53 @@ impl RowPlan {
     }
 }
 
-/// One row's records: to send, skipped (a false `$when`: done), or dead at once.
-fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
-    let mut plan = RowPlan {
-        row,
-        delivered: Vec::new(),
-        dead: Vec::new(),
-        taken: true,
+/// One row's records: to send, skipped (a false `$when`: done), or dead at once. The row's
+/// body is read here and not kept: the rows of a delivery in flight hold only their records'
+/// bytes.
+fn render(app: &AppState, mut row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
+    let body = std::mem::take(&mut row.body);
+    let mut out = Records {
+        plan: RowPlan {
+            row,
+            delivered: Vec::new(),
+            dead: Vec::new(),
+            taken: true,
+        },
+        items: Vec::new(),
+        index,
+        deletion: false,
     };
-    let (rendered, deletion) = match read(app, &plan.row) {
-        Ok(read) => read,
-        Err(dead) => {
-            plan.dead.push(dead);
-            return (plan, Vec::new());
-        }
-    };
-    let mut items = Vec::new();
-    for (i, outcome) in rendered.records.into_iter().enumerate() {
-        let record = u32::try_from(i).unwrap_or(u32::MAX);
-        if plan.row.done.contains(&record) {
-            continue;
+    if let Err(dead) = read(app, &body, &mut out) {
+        out.plan.dead.push(dead);
+    }
+    (out.plan, out.items)
+}
+
+/// A row's records as they are rendered, one at a time.
+struct Records {
+    plan: RowPlan,
+    items: Vec<Item>,
+    /// Index of the row in the plan.
+    index: usize,
+    /// The route's records are profile deletions.
+    deletion: bool,
+}
+
+impl Records {
+    fn take(&mut self, record: usize, outcome: RecordOutcome) {
+        let record = u32::try_from(record).unwrap_or(u32::MAX);
+        if self.plan.row.done.contains(&record) {
+            return;
         }
         match outcome {
             RecordOutcome::Send(value) => {
-                let (op, bytes) = match deletion.then(|| deletion_parts(&value)).flatten() {
+                let target = self.deletion.then(|| deletion_parts(&value)).flatten();
+                let (op, bytes) = match target {
                     Some((key, target)) => (Op::Delete(key), serde_json::to_vec(target)),
                     None => (Op::Upload, serde_json::to_vec(&value)),
                 };
-                items.push(Item {
-                    row: index,
+                self.items.push(Item {
+                    row: self.index,
                     index: record,
                     op,
                     value: if op == Op::Upload {
@@ -144,16 +164,12 @@ fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
                     bytes: bytes.unwrap_or_default(),
                 });
             }
-            RecordOutcome::Skip => plan.delivered.push(record),
+            RecordOutcome::Skip => self.plan.delivered.push(record),
             // What CleverTap would answer for this record, so nothing is sent to be refused.
             RecordOutcome::Refused { code, error } => {
                 let reason = format!("{error}Skipped record number : {}", record + 1);
-                plan.dead.push(dead_record(
-                    &plan.row,
-                    record,
-                    DeadCode::Refused(code),
-                    reason,
-                ));
+                let dead = dead_record(&self.plan.row, record, DeadCode::Refused(code), reason);
+                self.plan.dead.push(dead);
             }
             RecordOutcome::Dead { code, reason } => {
                 let code = if code == "render_error" {
@@ -161,11 +177,18 @@ fn render(app: &AppState, row: Claimed, index: usize) -> (RowPlan, Vec<Item>) {
                 } else {
                     DeadCode::InvalidRecord
                 };
-                plan.dead.push(dead_record(&plan.row, record, code, reason));
+                let dead = dead_record(&self.plan.row, record, code, reason);
+                self.plan.dead.push(dead);
             }
         }
     }
-    (plan, items)
+
+    /// Forgets what was taken (before the row is read again another way).
+    fn clear(&mut self) {
+        self.items.clear();
+        self.plan.delivered.clear();
+        self.plan.dead.clear();
+    }
 }
 
 /// The fields CleverTap's answer names a record by (`classify` matches its echoes on them):
@@ -181,9 +204,10 @@ fn echo_keys(record: Value) -> Value {
     }
 }
 
-/// The row's body rendered through its route, and whether its records are deletions; a
-/// whole-row dead letter when it cannot be rendered.
-fn read(app: &AppState, row: &Claimed) -> Result<(Rendered, bool), NewDeadLetter> {
+/// The row's body rendered through its route into `out`; a whole-row dead letter when it
+/// cannot be rendered.
+fn read(app: &AppState, body: &[u8], out: &mut Records) -> Result<(), NewDeadLetter> {
+    let row = &out.plan.row;
     let Some(route) = app.routes.resolve(&row.route) else {
         return Err(whole_row(
             DeadCode::RenderError,
@@ -193,17 +217,51 @@ fn read(app: &AppState, row: &Claimed) -> Result<(Rendered, bool), NewDeadLetter
             ),
         ));
     };
-    let parsed = webhook::parse(row.kind, &row.body)
+    let mapping = &route.mapping;
+    let received_at = row.received_at_ms / 1000;
+    if row.kind == BodyKind::Json && mapping.passes_uploads_through() {
+        if judge_upload(mapping, body, received_at, out) {
+            return Ok(());
+        }
+        out.clear();
+    }
+    let row = &out.plan.row;
+    let parsed = webhook::parse(row.kind, body)
         .map_err(|error| whole_row(DeadCode::InvalidBody, error.message))?;
-    let rendered = route
-        .mapping
-        .render(&parsed.value, row.received_at_ms / 1000);
+    let rendered = mapping.render(&parsed.value, received_at);
+    drop(parsed);
     for dropped in &rendered.dropped {
         app.metrics.field_dropped(&dropped.field);
         tracing::warn!(request_id = %row.request_id, field = %dropped.field, value = %app.pii.any(&dropped.value),
             reason = %dropped.reason, "invalid field dropped; the record goes on");
     }
-    Ok((rendered, route.mapping.is_deletion()))
+    out.deletion = mapping.is_deletion();
+    for (i, outcome) in rendered.records.into_iter().enumerate() {
+        out.take(i, outcome);
+    }
+    Ok(())
+}
+
+/// Judges a stored upload record by record (each parsed, judged, serialized and dropped in
+/// turn). False when the body does not read this way: the caller forgets what was taken and
+/// reads the body whole, so both ways give the same records.
+fn judge_upload(mapping: &RouteMapping, body: &[u8], received_at: i64, out: &mut Records) -> bool {
+    let Some(upload) = webhook::upload_records(body) else {
+        return false;
+    };
+    let mut index = 0;
+    mapping.judge_records(upload.values(), received_at, |judged| {
+        let outcome = match judged {
+            Ok(map) => RecordOutcome::Send(Value::Object(map)),
+            Err(refused) => RecordOutcome::Refused {
+                code: refused.code,
+                error: refused.error,
+            },
+        };
+        out.take(index, outcome);
+        index += 1;
+    });
+    index == upload.len()
 }
 
 /// A record that is not sent: refused by CleverTap's rules, or not renderable.
@@ -224,3 +282,6 @@ fn whole_row(code: DeadCode, reason: String) -> NewDeadLetter {
         reason,
     }
 }
+
+#[cfg(test)]
+mod tests;

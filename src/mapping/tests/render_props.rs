@@ -161,7 +161,7 @@ proptest! {
             for outcome in mapping.render(&body, R).records {
                 match outcome {
                     RecordOutcome::Send(record) => {
-                        let judged = upload_rules::judge(&record, R, &repairs);
+                        let judged = upload_rules::judge(record.clone(), R, &repairs);
                         prop_assert_eq!(
                             judged.map(Value::Object),
                             Ok(record.clone()),
