@@ -139,18 +139,18 @@ async fn store(
     if app.settings.mapping.detect_test_webhooks && assessed.test {
         app.metrics.webhook(&route.name, Intake::Test);
         tracing::info!(route = %route.name, "Freshsales test upload answered; not stored");
-        let mut answer = upload_answer_of(assessed.records, Vec::new());
+        let mut answer = upload_answer_of(assessed.records(), Vec::new());
         answer["test"] = Value::Bool(true);
         return Ok(Json(answer).into_response());
     }
-    if assessed.records == 0 {
+    if assessed.records() == 0 {
         return Ok(Json(upload_answer_of(0, Vec::new())).into_response());
     }
     row.refused = dead_letters(&assessed.refusals);
-    row.finished = row.refused.len() == assessed.records;
+    row.finished = row.refused.len() == assessed.records();
     row.dedup = assessed.dedup;
+    let mut answer = upload_answer_of(assessed.records(), assessed.unprocessed);
     row.order_keys = keys_or_hash(assessed.keys, &row.body_hash);
-    let mut answer = upload_answer_of(assessed.records, assessed.unprocessed);
     let request_id = row.request_id.clone();
     let counted_as = if row.finished {
         Intake::Refused
@@ -212,8 +212,7 @@ fn dead_letters(refusals: &[Option<(u16, String)>]) -> Vec<NewDeadLetter> {
 /// What the answer and the row need of an upload's records, gathered one record at a time
 /// (only the refused records are kept, for the answer).
 struct Assessed {
-    records: usize,
-    /// CleverTap's verdict on each record: `None` when it would be taken.
+    /// CleverTap's verdict on each record, in order: `None` when it would be taken.
     refusals: Vec<Option<(u16, String)>>,
     /// The answer's `unprocessed` entries.
     unprocessed: Vec<Value>,
@@ -222,6 +221,12 @@ struct Assessed {
     keys: Vec<String>,
     /// The one record is Freshsales' test record.
     test: bool,
+}
+
+impl Assessed {
+    fn records(&self) -> usize {
+        self.refusals.len()
+    }
 }
 
 /// An upload read record by record from its stored bytes: `None` when the body does not read
@@ -239,7 +244,7 @@ fn read_records(
     };
     too_many(upload.len())?;
     let assessed = assess(route, upload.values(), received_at, None);
-    Ok((assessed.records == upload.len()).then_some(assessed))
+    Ok((assessed.records() == upload.len()).then_some(assessed))
 }
 
 /// CleverTap's rules applied to each record in turn. `keys`: the records' order keys, or
@@ -252,7 +257,6 @@ fn assess(
 ) -> Assessed {
     let by_record = keys.is_none();
     let mut assessed = Assessed {
-        records: 0,
         refusals: Vec::new(),
         unprocessed: Vec::new(),
         dedup: true,
@@ -260,7 +264,6 @@ fn assess(
         test: false,
     };
     for (index, record) in records.enumerate() {
-        assessed.records += 1;
         assessed.dedup &= crate::mapping::record_dedup_safe(&record);
         if index == 0 {
             assessed.test = webhook::is_test_record(&record);
@@ -284,7 +287,7 @@ fn assess(
             .refusals
             .push(refusal.map(|refused| (refused.code, refused.error)));
     }
-    assessed.test &= assessed.records == 1;
+    assessed.test &= assessed.records() == 1;
     assessed
 }
 

@@ -23,12 +23,14 @@
 
 mod context;
 mod dates;
+mod dedup;
 mod deletion;
 mod error;
 mod filters;
 mod global;
 pub use global::check_settings;
 mod normalize;
+mod order_keys;
 mod phones;
 pub use phones::warm_up;
 mod repair;
@@ -37,10 +39,12 @@ mod template;
 mod upload_rules;
 mod validate;
 
+pub use dedup::{dedup_safe, record_dedup_safe};
 pub use deletion::{GUID, IDENTITY, parts as deletion_parts};
 pub use error::MappingError;
+pub use order_keys::upload_order_key;
 pub use repair::repair_json;
-pub use upload_rules::{Judged, dedup_safe, record_dedup_safe};
+pub use upload_rules::Judged;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -95,6 +99,19 @@ pub enum RecordOutcome {
     /// without the "Skipped record number : k" suffix, which the caller adds with the record's
     /// 1-based position. Names keys, never values.
     Refused { code: u16, error: String },
+}
+
+/// A passthrough record as it is sent, or as CleverTap refuses it.
+impl From<upload_rules::Judged> for RecordOutcome {
+    fn from(judged: upload_rules::Judged) -> Self {
+        match judged {
+            Ok(map) => Self::Send(serde_json::Value::Object(map)),
+            Err(refused) => Self::Refused {
+                code: refused.code,
+                error: refused.error,
+            },
+        }
+    }
 }
 
 /// A field left out of a sent record. `value` is raw: the caller masks it before logging and
@@ -191,45 +208,6 @@ impl RouteMapping {
         self.mode == Mode::Delete
     }
 
-    /// Order keys for per-identity ordering: each record's id (identity, else objectId, else
-    /// FBID/GPID) lowercased and trimmed, deduplicated; empty when none can be found.
-    pub fn order_keys(&self, body: &serde_json::Value) -> Vec<String> {
-        let mut keys: Vec<String> = Vec::new();
-        let mut push = |value: Option<&serde_json::Value>| {
-            if let Some(key) = order_key(value)
-                && !keys.contains(&key)
-            {
-                keys.push(key);
-            }
-        };
-        if self.mode == Mode::Delete && self.file.is_none() {
-            for value in deletion::body_keys(body) {
-                push(Some(&value));
-            }
-        } else if self.passes_through(body) {
-            for record in upload(body).into_iter().flatten() {
-                push(upload_id(record));
-            }
-        } else if self.file.is_some() {
-            let mut renderer = self.renderer(body);
-            for record in &self.records {
-                let guid = (self.mode == Mode::Delete)
-                    .then(|| record.field_node(deletion::GUID))
-                    .flatten();
-                if let Some(node) = record.id_node().or(guid) {
-                    push(
-                        renderer
-                            .node(node, &record.path, "identity")
-                            .ok()
-                            .flatten()
-                            .as_ref(),
-                    );
-                }
-            }
-        }
-        keys
-    }
-
     /// Renders a parsed body into records whose indexes are stable for a body and template.
     pub fn render(&self, body: &serde_json::Value, received_at: i64) -> Rendered {
         let mut rendered = Rendered {
@@ -239,13 +217,7 @@ impl RouteMapping {
         if self.mode == Mode::Delete && self.file.is_none() {
             rendered.records = deletion::from_body(body);
         } else if self.passes_through(body) {
-            rendered.records = self.judged(body, received_at, |judged| match judged {
-                Ok(map) => RecordOutcome::Send(serde_json::Value::Object(map)),
-                Err(refused) => RecordOutcome::Refused {
-                    code: refused.code,
-                    error: refused.error,
-                },
-            });
+            rendered.records = self.judged(body, received_at, RecordOutcome::from);
         } else if self.mode == Mode::Passthrough {
             rendered
                 .records
@@ -279,35 +251,25 @@ impl RouteMapping {
     }
 
     /// Each record of a `{"d":[…]}` body judged by CleverTap's rules and handed to `keep` at
-    /// once, so only one repaired record is alive at a time (the drop-in keeps the verdicts).
+    /// once, so only one repaired record is alive at a time.
     pub fn judged<T>(
         &self,
         body: &serde_json::Value,
         received_at: i64,
         keep: impl FnMut(upload_rules::Judged) -> T,
     ) -> Vec<T> {
-        let records = upload(body).into_iter().flatten().cloned();
-        self.judge_records(records, received_at, keep)
+        upload(body)
+            .into_iter()
+            .flatten()
+            .map(|record| self.judge_record(record.clone(), received_at))
+            .map(keep)
+            .collect()
     }
 
     /// Whether this route sends the records of a `{"d":[…]}` body as they are (judged by
     /// CleverTap's rules) rather than through a template.
     pub fn passes_uploads_through(&self) -> bool {
         self.mode != Mode::Delete && (self.mode != Mode::Template || self.file.is_none())
-    }
-
-    /// [`Self::judged`] for records read one at a time (a delivery parses a stored upload
-    /// record by record instead of holding the whole body parsed).
-    pub fn judge_records<T>(
-        &self,
-        records: impl Iterator<Item = serde_json::Value>,
-        received_at: i64,
-        keep: impl FnMut(upload_rules::Judged) -> T,
-    ) -> Vec<T> {
-        records
-            .map(|record| self.judge_record(record, received_at))
-            .map(keep)
-            .collect()
     }
 
     /// One record of an upload judged by CleverTap's rules: as it would be sent (repaired), or
@@ -401,34 +363,8 @@ fn truthy(value: Option<&serde_json::Value>) -> bool {
     }
 }
 
-/// The order key of one record of an upload passed through (its first usable id), as
-/// [`RouteMapping::order_keys`] gives it.
-pub fn upload_order_key(record: &serde_json::Value) -> Option<String> {
-    order_key(upload_id(record))
-}
-
-fn upload_id(record: &serde_json::Value) -> Option<&serde_json::Value> {
-    template::ID_KEYS
-        .iter()
-        .find_map(|k| record.get(k).filter(|v| is_usable_id(v)))
-}
-
-/// An identity as an order key: trimmed and lowercased text, or a number; nothing when blank.
-fn order_key(value: Option<&serde_json::Value>) -> Option<String> {
-    let key = match value {
-        Some(serde_json::Value::String(s)) => s.trim().to_lowercase(),
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => return None,
-    };
-    (!key.is_empty()).then_some(key)
-}
-
 fn upload(body: &serde_json::Value) -> Option<&Vec<serde_json::Value>> {
     body.as_object()?.get("d")?.as_array()
-}
-
-fn is_usable_id(value: &serde_json::Value) -> bool {
-    value.as_str().is_some_and(|s| !s.trim().is_empty()) || value.is_number()
 }
 
 fn dead(code: &'static str, reason: String) -> RecordOutcome {

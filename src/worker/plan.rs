@@ -249,19 +249,12 @@ fn judge_upload(mapping: &RouteMapping, body: &[u8], received_at: i64, out: &mut
     let Some(upload) = webhook::upload_records(body) else {
         return false;
     };
-    let mut index = 0;
-    mapping.judge_records(upload.values(), received_at, |judged| {
-        let outcome = match judged {
-            Ok(map) => RecordOutcome::Send(Value::Object(map)),
-            Err(refused) => RecordOutcome::Refused {
-                code: refused.code,
-                error: refused.error,
-            },
-        };
-        out.take(index, outcome);
-        index += 1;
-    });
-    index == upload.len()
+    let mut read = 0;
+    for record in upload.values() {
+        out.take(read, mapping.judge_record(record, received_at).into());
+        read += 1;
+    }
+    read == upload.len()
 }
 
 /// A record that is not sent: refused by CleverTap's rules, or not renderable.
