@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use freshtap::body::BodyKind;
 use freshtap::clock::now_ms;
-use freshtap::queue::{Enqueued, NewDeadLetter, NewWebhook, Next, Queue, RowOutcome};
+use freshtap::queue::{ClaimLimit, Enqueued, NewDeadLetter, NewWebhook, Next, Queue, RowOutcome};
 
 pub(crate) const LEASE: Duration = Duration::from_secs(30);
 pub(crate) const WINDOW: Duration = Duration::from_secs(600);
@@ -105,6 +105,31 @@ async fn an_expired_lease_gives_the_row_back(q: Queue) {
         vec![id],
         "a crashed worker's row comes back"
     );
+}
+
+async fn a_claim_stops_at_its_byte_limit_but_takes_one_row_always(q: Queue) {
+    let mut ids = Vec::new();
+    for (i, size) in [600, 300, 300, 10].into_iter().enumerate() {
+        let body = format!("{i}{}", "x".repeat(size - 1));
+        let row = webhook(&body, &[&format!("k{i}")]);
+        ids.push(accepted(q.enqueue(row, WINDOW).await.expect("enqueue")));
+    }
+    let limit = |rows, bytes| ClaimLimit { rows, bytes };
+    let first = q.claim("main", limit(10, 100), LEASE).await.expect("claim");
+    assert_eq!(
+        first.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[0]],
+        "the oldest row is taken even when it alone is over the limit"
+    );
+    assert_eq!(first[0].body.len(), 600);
+    let next = q.claim("main", limit(10, 605), LEASE).await.expect("claim");
+    assert_eq!(
+        next.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[1], ids[2]],
+        "rows are taken in order while their bodies fit (the small later one waits its turn)"
+    );
+    let last = q.claim("main", limit(10, 0), LEASE).await.expect("claim");
+    assert_eq!(last.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[3]]);
 }
 
 async fn the_same_body_within_the_window_is_a_duplicate(q: Queue) {
@@ -212,6 +237,7 @@ macro_rules! contract {
         contract!(@tests $backend, $open, $needs, [
             a_claimed_row_is_not_claimed_twice,
             an_expired_lease_gives_the_row_back,
+            a_claim_stops_at_its_byte_limit_but_takes_one_row_always,
             the_same_body_within_the_window_is_a_duplicate,
             an_identity_waits_for_its_earlier_row,
             a_retry_waits_until_due,

@@ -170,15 +170,17 @@ impl Queue {
         dispatch!(self, q => q.enqueue_invalid(row, reason).await)
     }
 
-    /// Leases up to `limit` due rows of `account` (pending and due, or leased with an expired
-    /// lease), oldest first, skipping any row that shares an order key with an earlier pending
-    /// or leased row; no two returned rows share a key.
+    /// Leases due rows of `account` (pending and due, or leased with an expired lease), oldest
+    /// first, up to `limit` (rows, and body bytes: a backlog of large uploads is not loaded
+    /// all at once), skipping any row that shares an order key with an earlier pending or
+    /// leased row; no two returned rows share a key.
     pub async fn claim(
         &self,
         account: &str,
-        limit: usize,
+        limit: impl Into<ClaimLimit>,
         lease: Duration,
     ) -> Result<Vec<Claimed>, QueueError> {
+        let limit = limit.into();
         dispatch!(self, q => q.claim(account.to_owned(), limit, lease).await)
     }
 

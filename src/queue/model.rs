@@ -115,6 +115,24 @@ pub enum Enqueued {
     Duplicate(i64),
 }
 
+/// How much one claim may take: rows, and the bytes of their stored bodies (the rows are
+/// taken in id order while both hold; the first row always, however large).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimLimit {
+    pub rows: usize,
+    pub bytes: usize,
+}
+
+impl From<usize> for ClaimLimit {
+    /// Up to `rows` rows, whatever their size.
+    fn from(rows: usize) -> Self {
+        Self {
+            rows,
+            bytes: usize::MAX,
+        }
+    }
+}
+
 /// A row handed to a worker under lease.
 #[derive(Debug, Clone)]
 pub struct Claimed {

@@ -27,6 +27,10 @@ use crate::clock::{ms_duration, now_ms};
 use crate::queue::QueueError;
 use crate::state::AppState;
 
+/// Stored body bytes a claim may load per byte of one request (`batch_max_bytes`): a
+/// webhook's body is larger than the record it renders to.
+const CLAIM_BYTES_PER_REQUEST_BYTE: usize = 4;
+
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -184,7 +188,7 @@ impl AccountWorker {
         match self.app.accounts.gate(&self.name, probe_timeout).await? {
             Gate::Open => self.deliver_batch(permit).await,
             Gate::Probe { kind, probes } => {
-                let rows = self.claim(1).await?;
+                let rows = self.claim(1, usize::MAX).await?;
                 if rows.is_empty() {
                     self.app.accounts.probe_unused(&self.name, kind).await?;
                     return Ok(Step::Idle { until: None });
@@ -205,15 +209,21 @@ impl AccountWorker {
         let Some(slot) = self.app.queue.acquire_slot(&self.name, limit, ttl).await? else {
             return Ok(Step::Idle { until: None });
         };
-        let mut rows = self.claim(self.claim_size()).await;
+        let budget = self.claim_bytes();
+        let mut rows = self.claim(self.claim_size(), budget).await;
         let linger = Duration::from_millis(self.app.settings.delivery.batch_linger_ms);
         if let Ok(found) = &mut rows
             && !found.is_empty()
             && !linger.is_zero()
             && found.len() < self.claim_size()
         {
+            let held: usize = found.iter().map(|row| row.body.len()).sum();
             tokio::time::sleep(linger).await;
-            if let Ok(more) = self.claim(self.claim_size() - found.len()).await {
+            if held < budget
+                && let Ok(more) = self
+                    .claim(self.claim_size() - found.len(), budget - held)
+                    .await
+            {
                 found.extend(more);
             }
         }
@@ -246,7 +256,23 @@ impl AccountWorker {
         ((batch as f64 / per_row).ceil() as usize).clamp(1, batch)
     }
 
-    async fn claim(&self, limit: usize) -> Result<Vec<crate::queue::Claimed>, QueueError> {
+    /// Body bytes per claim: enough for a full request of records rendered from webhooks
+    /// larger than their records, few enough that a backlog of 1000-record uploads is not
+    /// loaded at once (each delivery in flight claims its own).
+    fn claim_bytes(&self) -> usize {
+        self.app
+            .settings
+            .delivery
+            .batch_max_bytes
+            .saturating_mul(CLAIM_BYTES_PER_REQUEST_BYTE)
+    }
+
+    async fn claim(
+        &self,
+        rows: usize,
+        bytes: usize,
+    ) -> Result<Vec<crate::queue::Claimed>, QueueError> {
+        let limit = crate::queue::ClaimLimit { rows, bytes };
         self.app
             .queue
             .claim(&self.name, limit, self.app.settings.lease())

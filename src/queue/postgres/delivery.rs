@@ -10,7 +10,7 @@ use futures_util::future::try_join;
 
 use super::ops::{execute, indexes, to_i32, to_u32};
 use crate::body::BodyKind;
-use crate::queue::{Claimed, Next, QueueError, RowOutcome};
+use crate::queue::{ClaimLimit, Claimed, Next, QueueError, RowOutcome};
 
 /// The database clock in milliseconds: leases and slots are judged by one clock for every replica.
 const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
@@ -48,8 +48,10 @@ async fn locked(
 /// are serialised by an advisory lock taken just before, so each sees the previous one's leases.
 ///
 /// Pending rows and expired leases are read apart, each from its partial index in id order
-/// (`webhooks_pending`, `webhooks_leased`), and the oldest `$2` of both are leased: a claim
-/// never walks the finished rows, nor the leases in flight, in front of the due ones.
+/// (`webhooks_pending`, `webhooks_leased`), and the oldest `$2` of both are leased while
+/// their bodies' bytes stay within `$4` (the first row whatever its size; `octet_length` reads
+/// a stored body's size without reading the body): a claim never walks the finished rows, nor
+/// the leases in flight, in front of the due ones.
 const CLAIM: &str = "WITH now AS (SELECT {NOW} AS ms), \
      due AS ( \
        SELECT w.id FROM webhooks w, now \
@@ -59,7 +61,12 @@ const CLAIM: &str = "WITH now AS (SELECT {NOW} AS ms), \
        SELECT w.id FROM webhooks w, now \
        WHERE w.account = $1 AND w.state = 'leased' AND w.leased_until < now.ms AND {FREE} \
        ORDER BY w.id LIMIT $2 FOR UPDATE OF w SKIP LOCKED), \
-     picked AS (SELECT id FROM due UNION ALL SELECT id FROM expired ORDER BY id LIMIT $2) \
+     oldest AS (SELECT id FROM due UNION ALL SELECT id FROM expired ORDER BY id LIMIT $2), \
+     sized AS ( \
+       SELECT o.id, sum(octet_length(w.body)) OVER (ORDER BY o.id) AS upto, \
+         row_number() OVER (ORDER BY o.id) AS n \
+       FROM oldest o JOIN webhooks w ON w.id = o.id), \
+     picked AS (SELECT id FROM sized WHERE n = 1 OR upto <= $4::bigint) \
      UPDATE webhooks w SET state = 'leased', leased_until = (SELECT ms FROM now) + $3 \
      FROM picked WHERE w.id = picked.id \
      RETURNING w.id, w.route, w.account, w.content_type, w.body, w.request_id, w.received_at, w.attempts, \
@@ -77,11 +84,14 @@ const FREE: &str = "NOT EXISTS ( \
 pub async fn claim(
     t: &Transaction<'_>,
     account: &str,
-    limit: i64,
+    limit: ClaimLimit,
     lease_ms: i64,
 ) -> Result<Vec<Claimed>, QueueError> {
     let sql = CLAIM.replace("{NOW}", NOW_MS).replace("{FREE}", FREE);
-    let rows = locked(t, CLAIM_LOCK, account, &sql, &[&account, &limit, &lease_ms]).await?;
+    let rows_limit = i64::try_from(limit.rows).unwrap_or(i64::MAX);
+    let bytes_limit = i64::try_from(limit.bytes).unwrap_or(i64::MAX);
+    let params: super::ops::Params<'_> = &[&account, &rows_limit, &lease_ms, &bytes_limit];
+    let rows = locked(t, CLAIM_LOCK, account, &sql, params).await?;
     let mut claimed = rows
         .iter()
         .map(|r| {

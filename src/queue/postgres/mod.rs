@@ -28,9 +28,9 @@ use tokio_util::sync::DropGuard;
 
 use super::health::Health;
 use super::{
-    AuditEntry, Claimed, DeadLetter, DeadLetterFilter, Enqueued, Erasure, ErasureRecord, Hold,
-    HoldKind, Lifted, NewAudit, NewWebhook, PurgeCounts, QueueError, Replay, RowOutcome, SetBody,
-    Stats, WebhookView,
+    AuditEntry, ClaimLimit, Claimed, DeadLetter, DeadLetterFilter, Enqueued, Erasure,
+    ErasureRecord, Hold, HoldKind, Lifted, NewAudit, NewWebhook, PurgeCounts, QueueError, Replay,
+    RowOutcome, SetBody, Stats, WebhookView,
 };
 use crate::body::BodyKind;
 use crate::clock::{duration_ms, now_ms};
@@ -136,10 +136,9 @@ impl PostgresQueue {
     pub async fn claim(
         &self,
         account: String,
-        limit: usize,
+        limit: ClaimLimit,
         lease: Duration,
     ) -> Result<Vec<Claimed>, QueueError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.tx(async |t| delivery::claim(t, &account, limit, duration_ms(lease)).await)
             .await
     }

@@ -26,9 +26,9 @@ use tokio::sync::oneshot;
 
 use super::health::Health;
 use super::{
-    AuditEntry, Claimed, DeadLetter, DeadLetterFilter, Enqueued, Erasure, ErasureRecord, Hold,
-    HoldKind, Lifted, NewAudit, NewWebhook, PurgeCounts, QueueError, Replay, RowOutcome, SetBody,
-    Stats, WebhookView,
+    AuditEntry, ClaimLimit, Claimed, DeadLetter, DeadLetterFilter, Enqueued, Erasure,
+    ErasureRecord, Hold, HoldKind, Lifted, NewAudit, NewWebhook, PurgeCounts, QueueError, Replay,
+    RowOutcome, SetBody, Stats, WebhookView,
 };
 use crate::body::BodyKind;
 use crate::clock::{duration_ms, now_ms};
@@ -115,7 +115,7 @@ impl SqliteQueue {
     pub async fn claim(
         &self,
         account: String,
-        limit: usize,
+        limit: ClaimLimit,
         lease: Duration,
     ) -> Result<Vec<Claimed>, QueueError> {
         let lease_ms = duration_ms(lease);

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{activate_keys, insert_dead_letters, join_indexes, parse_indexes};
 use crate::body::BodyKind;
-use crate::queue::{Claimed, Enqueued, NewWebhook, Next, RowOutcome, RowState};
+use crate::queue::{ClaimLimit, Claimed, Enqueued, NewWebhook, Next, RowOutcome, RowState};
 
 const INSERT_ROW: &str = "INSERT INTO webhooks (route, account, content_type, body, body_hash, request_id, \
      received_at, state, due_at, deadline_at, order_keys, finished_at) \
@@ -79,28 +79,32 @@ const BLOCKED_BY_EARLIER: &str = "NOT EXISTS (SELECT 1 FROM active_keys a \
 pub(super) fn claim(
     c: &Connection,
     account: &str,
-    limit: usize,
+    limit: ClaimLimit,
     now: i64,
     lease_ms: i64,
 ) -> rusqlite::Result<Vec<Claimed>> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut ids: Vec<i64> = Vec::new();
+    let rows = i64::try_from(limit.rows).unwrap_or(i64::MAX);
+    // (id, body bytes): `length` of a blob is read from the record header, not its pages.
+    let mut found: Vec<(i64, usize)> = Vec::new();
     for condition in [
         "w.state = 'pending' AND w.due_at <= ?2",
         "w.state = 'leased' AND w.leased_until < ?2",
     ] {
         let sql = format!(
-            "SELECT w.id FROM webhooks w WHERE w.account = ?1 AND {condition} AND {BLOCKED_BY_EARLIER} \
-             ORDER BY w.id LIMIT ?3"
+            "SELECT w.id, length(w.body) FROM webhooks w WHERE w.account = ?1 AND {condition} \
+             AND {BLOCKED_BY_EARLIER} ORDER BY w.id LIMIT ?3"
         );
         let mut stmt = c.prepare_cached(&sql)?;
-        let found = stmt.query_map(params![account, now, limit], |r| r.get::<_, i64>(0))?;
-        for id in found {
-            ids.push(id?);
+        let rows = stmt.query_map(params![account, now, rows], |r| {
+            let size = r.get::<_, i64>(1)?;
+            Ok((r.get::<_, i64>(0)?, usize::try_from(size).unwrap_or(0)))
+        })?;
+        for row in rows {
+            found.push(row?);
         }
     }
-    ids.sort_unstable();
-    ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    found.sort_unstable();
+    let ids = within(&found, limit);
     let mut lease = c.prepare_cached(
         "UPDATE webhooks SET state = 'leased', leased_until = ?2 WHERE id = ?1 \
          RETURNING id, route, account, content_type, body, request_id, received_at, attempts, deadline_at, delivered",
@@ -130,6 +134,21 @@ pub(super) fn claim(
         claimed.push(row);
     }
     Ok(claimed)
+}
+
+/// The ids of `found` (in id order) a claim of `limit` takes: a prefix, while both the row
+/// count and the body bytes hold, and the first row whatever its size.
+fn within(found: &[(i64, usize)], limit: ClaimLimit) -> Vec<i64> {
+    let mut bytes = 0usize;
+    let mut ids = Vec::new();
+    for &(id, size) in found.iter().take(limit.rows) {
+        bytes = bytes.saturating_add(size);
+        if !ids.is_empty() && bytes > limit.bytes {
+            break;
+        }
+        ids.push(id);
+    }
+    ids
 }
 
 pub(super) fn complete(c: &Connection, outcomes: &[RowOutcome], now: i64) -> rusqlite::Result<()> {
