@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::classify::Reply;
@@ -76,16 +77,17 @@ impl Client {
     }
 
     /// Sends one `{"d":[…]}` body and reports what came back; never fails otherwise.
-    pub async fn upload(&self, body: Vec<u8>) -> Reply {
+    pub async fn upload(&self, body: Bytes) -> Reply {
         self.post(&self.url, body).await
     }
 
     /// Sends one `{"identity":[…]}` (or `{"guid":[…]}`) profile deletion; never fails otherwise.
-    pub async fn delete(&self, body: Vec<u8>) -> Reply {
+    pub async fn delete(&self, body: Bytes) -> Reply {
         self.post(&self.delete_url, body).await
     }
 
-    async fn post(&self, url: &str, body: Vec<u8>) -> Reply {
+    /// `body` is shared, not copied: the caller may keep it (to split a refused request).
+    async fn post(&self, url: &str, body: Bytes) -> Reply {
         let sent = self
             .http
             .post(url)

@@ -2,32 +2,41 @@
 
 use serde_json::Value;
 
-/// Serializes records as `{"d":[…]}` without re-parsing them.
-pub fn upload_body(records: &[&[u8]]) -> Vec<u8> {
-    envelope("d", records)
+/// A request body, `{"d":[…]}` for uploads or `{"identity":[…]}` / `{"guid":[…]}` for profile
+/// deletions, written from items already serialized (never re-parsed) one at a time, so the
+/// caller can let go of each as it is copied in; it remembers where each item lies.
+pub struct Envelope {
+    body: Vec<u8>,
+    spans: Vec<std::ops::Range<usize>>,
 }
 
-/// Serializes deletion values (each already JSON) as `{"<key>":[…]}`, `key` being
-/// `identity` or `guid`.
-pub fn delete_body(key: &str, values: &[&[u8]]) -> Vec<u8> {
-    envelope(key, values)
-}
-
-/// `{"<key>":[a,b,…]}` from items already serialized.
-fn envelope(key: &str, items: &[&[u8]]) -> Vec<u8> {
-    let len = items.iter().map(|r| r.len() + 1).sum::<usize>() + key.len() + 8;
-    let mut body = Vec::with_capacity(len);
-    body.extend_from_slice(b"{\"");
-    body.extend_from_slice(key.as_bytes());
-    body.extend_from_slice(b"\":[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
+impl Envelope {
+    /// `items_len`: the items' bytes plus one per item (the body is allocated once).
+    pub fn new(key: &str, items_len: usize) -> Self {
+        let mut body = Vec::with_capacity(items_len + key.len() + 8);
+        body.extend_from_slice(b"{\"");
+        body.extend_from_slice(key.as_bytes());
+        body.extend_from_slice(b"\":[");
+        Self {
+            body,
+            spans: Vec::new(),
         }
-        body.extend_from_slice(item);
     }
-    body.extend_from_slice(b"]}");
-    body
+
+    pub fn push(&mut self, item: &[u8]) {
+        if !self.spans.is_empty() {
+            self.body.push(b',');
+        }
+        let start = self.body.len();
+        self.body.extend_from_slice(item);
+        self.spans.push(start..self.body.len());
+    }
+
+    /// The body, and the byte range of each item in it, in order.
+    pub fn finish(mut self) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+        self.body.extend_from_slice(b"]}");
+        (self.body, self.spans)
+    }
 }
 
 /// One entry of `unprocessed`, whatever shape CleverTap used.
@@ -175,17 +184,34 @@ mod tests {
         assert!(UploadResponse::parse(b"<html>").is_none());
     }
 
+    fn envelope(key: &str, items: &[&[u8]]) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+        let mut envelope = Envelope::new(key, 0);
+        for item in items {
+            envelope.push(item);
+        }
+        envelope.finish()
+    }
+
     #[test]
     fn the_envelope_joins_records() {
         assert_eq!(
-            upload_body(&[b"{\"a\":1}", b"{\"b\":2}"]),
+            envelope("d", &[b"{\"a\":1}", b"{\"b\":2}"]).0,
             b"{\"d\":[{\"a\":1},{\"b\":2}]}".to_vec()
         );
     }
 
     #[test]
+    fn the_envelope_says_where_each_record_lies() {
+        let records: [&[u8]; 3] = [b"{\"a\":1}", b"\"x\"", b"[]"];
+        let (body, spans) = envelope("d", &records);
+        assert_eq!(body, b"{\"d\":[{\"a\":1},\"x\",[]]}".to_vec());
+        let back: Vec<&[u8]> = spans.iter().map(|s| &body[s.clone()]).collect();
+        assert_eq!(back, records);
+    }
+
+    #[test]
     fn a_delete_body_names_its_key_and_values() {
-        let body = delete_body("identity", &[b"\"a@x.com\"", b"42"]);
+        let (body, _) = envelope("identity", &[b"\"a@x.com\"", b"42"]);
         let parsed: Value = serde_json::from_slice(&body).expect("JSON");
         assert_eq!(parsed, serde_json::json!({"identity": ["a@x.com", 42]}));
     }

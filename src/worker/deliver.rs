@@ -34,7 +34,7 @@ pub(super) async fn deliver(
         records = tracing::field::Empty, request_ids = %request_ids(&rows), probe = probe.map(|(k, _)| k.as_str()));
     let run = async {
         let mut working = w.busy.working();
-        let plan = plan(&w.app, rows).await;
+        let mut plan = plan(&w.app, rows).await;
         tracing::Span::current().record("records", plan.items.len());
         let per_row = plan.records_per_row();
         let settings = &w.app.settings;
@@ -48,7 +48,7 @@ pub(super) async fn deliver(
                 .unwrap_or(claimed_at),
         };
         let started = Instant::now();
-        let mut sent = send(&w.client, &plan.items, &limits, &mut working).await;
+        let mut sent = send(&w.client, &mut plan.items, &limits, &mut working).await;
         for (label, elapsed) in &sent.requests {
             w.app.metrics.delivery(&w.name, *label, *elapsed);
         }

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use serde_json::Value;
 
 use super::Working;
@@ -16,7 +17,7 @@ use crate::clevertap::classify::{
     Failure, RecordVerdict, Reply, Verdict, classify, classify_delete,
 };
 use crate::clevertap::client::Client;
-use crate::clevertap::model::{delete_body, upload_body};
+use crate::clevertap::model::Envelope;
 
 /// CleverTap's limit of values per `/1/delete/profiles.json` request.
 const MAX_DELETE_VALUES: usize = 100;
@@ -55,10 +56,11 @@ pub(super) struct Limits {
 }
 
 /// Sends `items` in chunks; `working` stops counting the delivery as working while it waits
-/// for each answer.
+/// for each answer. Each item's bytes move into its request's body (one copy of a record is
+/// held while the request is out); a request split in halves gives them back.
 pub(super) async fn send(
     client: &Client,
-    items: &[Item],
+    items: &mut [Item],
     limits: &Limits,
     working: &mut Working<'_>,
 ) -> Sent {
@@ -81,28 +83,49 @@ pub(super) async fn send(
             fill(&mut run.sent.verdicts, range, verdict);
             continue;
         }
-        let slice = &items[range.clone()];
         let started = Instant::now();
-        let records: Vec<&[u8]> = slice.iter().map(|it| it.bytes.as_slice()).collect();
-        let (reply, verdict) = match slice[0].op {
+        let op = items[range.start].op;
+        let (body, spans) = take_body(&mut items[range.clone()]);
+        let slice = &items[range.clone()];
+        let (reply, verdict) = match op {
             Op::Upload => {
-                let reply = working.waiting(client.upload(upload_body(&records))).await;
+                let reply = working.waiting(client.upload(body.clone())).await;
                 let values: Vec<&Value> = slice.iter().map(|it| &it.value).collect();
                 let verdict = classify(&reply, &values, SystemTime::now());
                 (reply, verdict)
             }
-            Op::Delete(key) => {
-                let reply = working
-                    .waiting(client.delete(delete_body(key, &records)))
-                    .await;
+            Op::Delete(_) => {
+                let reply = working.waiting(client.delete(body.clone())).await;
                 let verdict = classify_delete(&reply, slice.len(), SystemTime::now());
                 (reply, verdict)
             }
         };
+        if matches!(verdict, Verdict::Bisect { .. }) && range.len() > 1 {
+            // The halves are sent next: their records come back out of this body.
+            for (item, span) in items[range.clone()].iter_mut().zip(spans) {
+                item.bytes = body[span].to_vec();
+            }
+        }
+        drop(body);
         let label = run.judge(range, verdict, &reply, &mut ranges);
         run.sent.requests.push((label, started.elapsed()));
     }
     run.finish()
+}
+
+/// The request body of `items` (all of one kind), their bytes moved into it one by one.
+fn take_body(items: &mut [Item]) -> (Bytes, Vec<Range<usize>>) {
+    let key = match items.first().map(|i| i.op) {
+        Some(Op::Delete(key)) => key,
+        _ => "d",
+    };
+    let len = items.iter().map(|i| i.bytes.len() + 1).sum();
+    let mut envelope = Envelope::new(key, len);
+    for item in items.iter_mut() {
+        envelope.push(&std::mem::take(&mut item.bytes));
+    }
+    let (body, spans) = envelope.finish();
+    (Bytes::from(body), spans)
 }
 
 /// The requests of a delivery, in order: each run of items of one kind (uploads, deletions by
