@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::auth;
@@ -36,13 +37,15 @@ pub(super) fn outcome_of(error: &ApiError) -> Intake {
 }
 
 /// Reads the whole body, at most `limit` bytes, before anything else is held: a client that
-/// drips its body holds no intake slot meanwhile (the request timeout bounds the wait).
+/// drips its body holds no intake slot meanwhile (the request timeout bounds the wait). Each
+/// chunk is copied into one buffer (sized by `Content-Length`) as it arrives and let go, so a
+/// large body is held once, not once in chunks and again joined.
 pub(super) async fn read_body(
     app: &AppState,
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-) -> Result<axum::body::Bytes, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     if app.shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
@@ -53,15 +56,21 @@ pub(super) async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::TooLarge(limit));
     }
-    to_bytes(body, limit).await.map_err(|error| {
-        let too_large = std::error::Error::source(&error)
-            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            ApiError::TooLarge(limit)
-        } else {
-            ApiError::BadRequest("the request body could not be read".into())
+    let mut body = Limited::new(body, limit);
+    let mut read = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
+            if error.is::<LengthLimitError>() {
+                ApiError::TooLarge(limit)
+            } else {
+                ApiError::BadRequest("the request body could not be read".into())
+            }
+        })?;
+        if let Some(chunk) = frame.data_ref() {
+            read.extend_from_slice(chunk);
         }
-    })
+    }
+    Ok(read)
 }
 
 /// One of the `server.max_concurrent_requests` slots, held until the commit: past the bound,

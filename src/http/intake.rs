@@ -72,8 +72,8 @@ async fn store(
     let kind = BodyKind::from_content_type(content_type, &bytes)
         .ok_or_else(|| ApiError::UnsupportedType(content_type.unwrap_or_default().to_owned()))?;
     let parsed = webhook::parse(kind, &bytes);
-    // The body moves into the row (no copy: the read buffer is not shared).
-    let mut row = new_row(app, route, kind, Vec::from(bytes));
+    // The body moves into the row.
+    let mut row = new_row(app, route, kind, bytes);
     let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {

@@ -109,8 +109,8 @@ async fn store(
     }
     let bytes = read_body(app, headers, body, limit).await?;
     let _slot = intake_slot(app)?;
-    // The body moves into the row (no copy: the read buffer is not shared).
-    let mut row = new_row(app, route, BodyKind::Json, Vec::from(bytes));
+    // The body moves into the row.
+    let mut row = new_row(app, route, BodyKind::Json, bytes);
     let received_at = row.received_at_ms / 1000;
     let assessed = match read_records(route, &row.body, received_at)? {
         Some(assessed) => assessed,
