@@ -78,15 +78,7 @@ async fn clevertap_down_then_back_loses_nothing_and_doubles_nothing() {
         );
     }
     eventually("a failed attempt", WAIT, || async {
-        let metrics = app
-            .client
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let metrics = app.metrics_text().await;
         metrics.contains("outcome=\"retry\"").then_some(())
     })
     .await;

@@ -270,15 +270,7 @@ async fn a_webhook_committed_after_its_client_left_is_counted_accepted() {
         || async {
             let stats = app.stats().await;
             let stored = stats["rows"]["pending"].as_u64()?;
-            let metrics = app
-                .client
-                .get(format!("{}/metrics", app.address))
-                .send()
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
+            let metrics = app.metrics_text().await;
             let line = metrics.lines().find(|l| {
                 l.starts_with("freshtap_webhooks_total") && l.contains("outcome=\"accepted\"")
             })?;

@@ -113,6 +113,71 @@ async fn bearer_basic_and_token_forms_are_accepted() {
     }
 }
 
+/// Posts `body` in chunks of 1000 bytes (`Transfer-Encoding: chunked`, no length declared) and
+/// returns the answer's status line and body.
+async fn post_chunked(address: &str, body: &str) -> (String, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let mut request = format!(
+        "POST /webhooks/contacts HTTP/1.1\r\nHost: {host}\r\nX-Freshtap-Token: {TOKEN}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    for chunk in body.as_bytes().chunks(1000) {
+        request.push_str(&format!("{:x}\r\n", chunk.len()));
+        request.push_str(std::str::from_utf8(chunk).expect("ASCII body"));
+        request.push_str("\r\n");
+    }
+    request.push_str("0\r\n\r\n");
+    // A refusal may come before the whole body is read; the answer is read either way.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    let json = answer
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str(body).ok())
+        .unwrap_or_default();
+    (status, json)
+}
+
+#[tokio::test]
+async fn a_chunked_body_is_stored_whole_and_refused_past_the_limit() {
+    let app = spawn_with(|s| s.server.max_body_bytes = 8192).await;
+    let notes = |n: usize| {
+        format!(
+            r#"{{"d":[{{"identity":"chunks","type":"profile","profileData":{{"Notes":"{}"}}}}]}}"#,
+            "x".repeat(n)
+        )
+    };
+    let (status, answer) = post_chunked(&app.address, &notes(7000)).await;
+    assert!(status.starts_with("HTTP/1.1 202"), "{status} {answer}");
+    let records = app
+        .clevertap
+        .wait_for_accepted(1, Duration::from_secs(10))
+        .await
+        .expect("delivered");
+    assert_eq!(
+        records[0]["profileData"]["Notes"].as_str().map(str::len),
+        Some(7000),
+        "the record arrives whole"
+    );
+    let (status, answer) = post_chunked(&app.address, &notes(9000)).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status} {answer}");
+    assert_eq!(answer["error"]["code"], "too_large");
+    let rows = app.stats().await["rows"].clone();
+    assert_eq!(
+        (
+            rows["pending"].as_u64(),
+            rows["leased"].as_u64(),
+            rows["delivered"].as_u64()
+        ),
+        (Some(0), Some(0), Some(1)),
+        "only the first is stored: {rows}"
+    );
+}
+
 #[tokio::test]
 async fn an_oversized_body_is_refused_with_413() {
     let app = spawn_with(|s| s.server.max_body_bytes = 1024).await;

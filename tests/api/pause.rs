@@ -44,15 +44,7 @@ async fn a_401_pauses_the_account_without_burning_rows_and_delivery_resumes_when
         StatusCode::OK,
         "a paused account must not take the replica out of the load balancer"
     );
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("freshtap_account_paused{account=\"main\"} 1"),
         "{metrics}"

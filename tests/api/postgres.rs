@@ -68,15 +68,7 @@ async fn clevertap_down_then_back_loses_nothing_on_postgres() {
         );
     }
     eventually("a failed attempt", Duration::from_secs(10), || async {
-        let m = app
-            .client
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let m = app.metrics_text().await;
         m.contains("outcome=\"retry\"").then_some(())
     })
     .await;

@@ -160,6 +160,19 @@ impl TestApp {
             .expect("sent")
     }
 
+    /// `GET /metrics`, the Prometheus text (empty when it cannot be read).
+    pub async fn metrics_text(&self) -> String {
+        let answer = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await;
+        match answer {
+            Ok(answer) => answer.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
     pub async fn stats(&self) -> Value {
         self.admin_json("/admin/stats").await
     }
