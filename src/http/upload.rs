@@ -17,6 +17,7 @@ use super::auth;
 use super::error::ApiError;
 use super::ingest::{commit, intake_slot, keys_or_hash, new_row, outcome_of, read_body};
 use crate::clevertap::answer::{error_envelope, unprocessed_entry, upload_answer_of};
+use crate::mapping::OrderKeys;
 use crate::metrics::Intake;
 use crate::queue::{DeadCode, Enqueued, NewDeadLetter};
 use crate::routes::Route;
@@ -255,7 +256,7 @@ fn assess(
     received_at: i64,
     keys: Option<Vec<String>>,
 ) -> Assessed {
-    let by_record = keys.is_none();
+    let mut by_record = keys.is_none().then(OrderKeys::default);
     let mut assessed = Assessed {
         refusals: Vec::new(),
         unprocessed: Vec::new(),
@@ -268,11 +269,10 @@ fn assess(
         if index == 0 {
             assessed.test = webhook::is_test_record(&record);
         }
-        if by_record
+        if let Some(keys) = &mut by_record
             && let Some(key) = crate::mapping::upload_order_key(&record)
-            && !assessed.keys.contains(&key)
         {
-            assessed.keys.push(key);
+            keys.push(key);
         }
         // The answer echoes a refused record as it was sent, not as repaired.
         let refusal = route
@@ -286,6 +286,9 @@ fn assess(
         assessed
             .refusals
             .push(refusal.map(|refused| (refused.code, refused.error)));
+    }
+    if let Some(keys) = by_record {
+        assessed.keys = keys.into_vec();
     }
     assessed.test &= assessed.records() == 1;
     assessed

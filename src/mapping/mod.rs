@@ -42,7 +42,7 @@ mod validate;
 pub use dedup::{dedup_safe, record_dedup_safe};
 pub use deletion::{GUID, IDENTITY, parts as deletion_parts};
 pub use error::MappingError;
-pub use order_keys::upload_order_key;
+pub use order_keys::{OrderKeys, upload_order_key};
 pub use repair::repair_json;
 pub use upload_rules::Judged;
 

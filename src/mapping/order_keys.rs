@@ -1,17 +1,38 @@
 //! Order keys for per-identity ordering: the identities of a body's records, normalized as
 //! the queue compares them.
 
+use std::collections::HashSet;
+
 use super::{Mode, RouteMapping, deletion, template, upload};
+
+/// Order keys as they are found, each once, in first-seen order (a hash set beside the list:
+/// an upload names up to 1000 identities).
+#[derive(Debug, Default)]
+pub struct OrderKeys {
+    keys: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl OrderKeys {
+    pub fn push(&mut self, key: String) {
+        if !self.seen.contains(&key) {
+            self.seen.insert(key.clone());
+            self.keys.push(key);
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.keys
+    }
+}
 
 impl RouteMapping {
     /// Order keys for per-identity ordering: each record's id (identity, else objectId, else
     /// FBID/GPID) lowercased and trimmed, deduplicated; empty when none can be found.
     pub fn order_keys(&self, body: &serde_json::Value) -> Vec<String> {
-        let mut keys: Vec<String> = Vec::new();
+        let mut keys = OrderKeys::default();
         let mut push = |value: Option<&serde_json::Value>| {
-            if let Some(key) = order_key(value)
-                && !keys.contains(&key)
-            {
+            if let Some(key) = order_key(value) {
                 keys.push(key);
             }
         };
@@ -40,7 +61,7 @@ impl RouteMapping {
                 }
             }
         }
-        keys
+        keys.into_vec()
     }
 }
 
