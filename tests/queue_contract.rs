@@ -246,6 +246,7 @@ macro_rules! contract {
             deleting_a_dead_letter_removes_it,
             retention_purges_only_what_is_old,
             concurrent_enqueues_all_commit,
+            concurrent_copies_of_a_body_are_one_row,
             lookup_by_request_id_shows_the_row,
             lifting_the_last_hold_gives_the_held_time_back_once,
             a_due_probe_is_taken_by_one_caller,

@@ -3,7 +3,9 @@
 
 use freshtap::body::BodyKind;
 use freshtap::clock::now_ms;
-use freshtap::queue::{DeadCode, DeadLetterFilter, NewDeadLetter, Queue, Replay, SetBody};
+use freshtap::queue::{
+    DeadCode, DeadLetterFilter, Enqueued, NewDeadLetter, Queue, Replay, SetBody,
+};
 
 use super::{DAY, LEASE, WINDOW, accepted, finished, webhook};
 
@@ -164,6 +166,78 @@ pub async fn concurrent_enqueues_all_commit(q: Queue) {
     ids.dedup();
     assert_eq!(ids.len(), 200);
     assert_eq!(q.stats().await.expect("stats").pending, 200);
+}
+
+/// Many enqueues at once (so groups commit several together): copies of one body within a
+/// group are one row and duplicates of it, each distinct body a row with its order keys, and
+/// a body that is not deduplicated a row each time.
+pub async fn concurrent_copies_of_a_body_are_one_row(q: Queue) {
+    let task = |body: String, keys: Vec<String>, dedup: bool| {
+        let q = q.clone();
+        tokio::spawn(async move {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let mut row = webhook(&body, &keys);
+            row.dedup = dedup;
+            q.enqueue(row, WINDOW).await.expect("enqueue")
+        })
+    };
+    let mut copies = Vec::new();
+    let mut distinct = Vec::new();
+    let mut always = Vec::new();
+    for i in 0..60 {
+        copies.push(task("same".into(), vec!["same@x".into()], true));
+        distinct.push(task(
+            format!("d-{i}"),
+            vec![format!("d{i}@x"), format!("alt{i}")],
+            true,
+        ));
+        always.push(task("again".into(), vec![], false));
+    }
+    let mut copy_answers = Vec::new();
+    for t in copies {
+        copy_answers.push(t.await.expect("task"));
+    }
+    let first = copy_answers
+        .iter()
+        .find_map(|e| match e {
+            Enqueued::Accepted(id) => Some(*id),
+            Enqueued::Duplicate(_) => None,
+        })
+        .expect("one copy is stored");
+    assert!(
+        copy_answers
+            .iter()
+            .all(|e| *e == Enqueued::Accepted(first) || *e == Enqueued::Duplicate(first)),
+        "every copy is that row: {copy_answers:?}"
+    );
+    assert_eq!(
+        copy_answers
+            .iter()
+            .filter(|e| matches!(e, Enqueued::Accepted(_)))
+            .count(),
+        1
+    );
+    let mut ids = Vec::new();
+    for t in distinct.into_iter().chain(always) {
+        ids.push(accepted(t.await.expect("task")));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        120,
+        "distinct bodies and undeduplicated ones are rows each"
+    );
+    assert_eq!(q.stats().await.expect("stats").pending, 121);
+    // Order keys went in with their rows: no two claimed rows share one, every row is due.
+    let claimed = q.claim("main", 1000, LEASE).await.expect("claim");
+    assert_eq!(claimed.len(), 121, "no row shares a key with another");
+    let view = q
+        .webhook_by_request_id("req-d-7")
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(view.state.as_str(), "leased");
 }
 
 pub async fn lookup_by_request_id_shows_the_row(q: Queue) {

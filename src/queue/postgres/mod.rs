@@ -12,6 +12,7 @@ mod activity;
 mod admin;
 mod connect;
 mod delivery;
+mod enqueue;
 mod holds;
 mod ops;
 mod privacy;

@@ -5,7 +5,8 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
 use super::admin::{parsed, webhook_view};
-use super::ops::{enqueue, execute, query, query_one, query_opt};
+use super::enqueue::enqueue;
+use super::ops::{execute, query, query_one, query_opt};
 use crate::body::BodyKind;
 use crate::queue::privacy::{Matched, body_mentions, count, stored};
 use crate::queue::{

@@ -5,7 +5,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::ops;
+use super::enqueue;
 use crate::queue::health::Health;
 use crate::queue::{Enqueued, NewWebhook, QueueError};
 
@@ -85,7 +85,7 @@ async fn insert_group(
         .map_err(|_| QueueError::Timeout(GROUP_TIMEOUT))??;
     let insert = async {
         let t = client.transaction().await?;
-        let results = ops::enqueue(&t, rows).await?;
+        let results = enqueue::enqueue(&t, rows).await?;
         t.commit().await?;
         Ok(results)
     };
