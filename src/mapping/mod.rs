@@ -372,4 +372,4 @@ fn dead(code: &'static str, reason: String) -> RecordOutcome {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -59,7 +59,8 @@ fn route(
     .unwrap()
 }
 
-fn passthrough() -> RouteMapping {
+/// A route with no template: uploads pass through (also used by the worker's plan tests).
+pub(crate) fn passthrough() -> RouteMapping {
     RouteMapping::compile(
         "upload",
         Mode::Auto,

@@ -1,24 +1,10 @@
 //! A stored upload judged record by record gives exactly what the whole-body render gives,
 //! and a body that does not read that way falls back to it.
 
-use std::collections::BTreeMap;
-
 use super::*;
-use crate::mapping::{MappingSettings, Mode};
+use crate::mapping::tests::passthrough;
 
 const RECEIVED: i64 = 1_795_700_000;
-
-fn passthrough() -> RouteMapping {
-    RouteMapping::compile(
-        "upload",
-        Mode::Auto,
-        None,
-        &BTreeMap::new(),
-        None,
-        &MappingSettings::default(),
-    )
-    .expect("a passthrough route compiles")
-}
 
 fn records(done: Vec<u32>) -> Records {
     Records {
