@@ -244,7 +244,9 @@ def markdown(meta, rows, commands, targets, found, analysis):
         samples = over.get("rss_samples_kb") or [0]
         out += ["### Overload", "",
                 f"{over['connections']} connections for {meta['settings']['overload_s']} s against a relay with "
-                f"`server.max_concurrent_requests = {over['max_concurrent_requests']}` (delivery on).", "",
+                f"`server.max_concurrent_requests = {over['max_concurrent_requests']}`"
+                + (f" and `server.max_waiting_bytes = {over['max_waiting_bytes']}`" if "max_waiting_bytes" in over else "")
+                + " (delivery on).", "",
                 "| requests/s | 202/s | 503 share | 503 with Retry-After | p99 ms | peak RSS MB | RSS first → last sample MB | drained after s |",
                 "|---|---|---|---|---|---|---|---|",
                 f"| {over['rps']:.0f} | {over['accepted_per_s']:.0f} | {pct(over['status_503'] / over['requests'])} | "

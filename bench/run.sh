@@ -429,10 +429,13 @@ stop "$RELAY_PID"; stop "$SIM_PID"; SIM_URL=
 
 # ---------------------------------------------------------------- 6. overload
 OVERLOAD_CONNS=${BENCH_OVERLOAD_CONNECTIONS:-512}
-log "overload: $OVERLOAD_CONNS connections for ${OVERLOAD_SECS}s, max_concurrent_requests=64"
+# A waiting room of 64 KiB (about ten webhooks): with the default 16 MiB every one of these
+# connections would wait its turn and none be shed, which is what the many-connections
+# scenario shows; this one is about shedding.
+log "overload: $OVERLOAD_CONNS connections for ${OVERLOAD_SECS}s, max_concurrent_requests=64, max_waiting_bytes=65536"
 start_sim overload "${SIM_ARGS[@]}"
 q=$(new_sqlite overload)
-start_relay overload "$q" FRESHTAP__SERVER__MAX_CONCURRENT_REQUESTS=64
+start_relay overload "$q" FRESHTAP__SERVER__MAX_CONCURRENT_REQUESTS=64 FRESHTAP__SERVER__MAX_WAITING_BYTES=65536
 (
     # RSS every second while overloaded: bounded means flat, not climbing.
     while kill -0 "$RELAY_PID" 2>/dev/null; do rss_kb "$RELAY_PID"; sleep 1; done
@@ -444,7 +447,7 @@ stop "$sampler"
 samples=$(paste -sd, "$WORK/overload.rss")
 drain=$(wait_drained "$RELAY_URL")
 verify "overload: every 202 delivered exactly once" "$q" "$RELAY_URL" 1 over
-emit overload "{\"connections\":$OVERLOAD_CONNS,\"max_concurrent_requests\":64,\"rss_peak_kb\":$hwm,\"rss_samples_kb\":[${samples%,}],\"drain_after_load_s\":$drain}" "$w"
+emit overload "{\"connections\":$OVERLOAD_CONNS,\"max_concurrent_requests\":64,\"max_waiting_bytes\":65536,\"rss_peak_kb\":$hwm,\"rss_samples_kb\":[${samples%,}],\"drain_after_load_s\":$drain}" "$w"
 stop "$RELAY_PID"; stop "$SIM_PID"; SIM_URL=
 
 # ---------------------------------------------------------------- 7. backlog

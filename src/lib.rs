@@ -68,5 +68,8 @@ pub mod telemetry;
 /// Prometheus metrics.
 pub mod metrics;
 
+/// Admission of webhooks to be stored: slots, a bounded wait, load shedding.
+pub mod admission;
+
 /// Wall-clock milliseconds.
 pub mod clock;

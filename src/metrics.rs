@@ -126,6 +126,11 @@ impl Metrics {
         );
     }
 
+    /// A webhook (or drop-in upload) waited for an intake slot (`server.max_wait_ms`).
+    pub fn intake_waited(&self) {
+        self.counter("freshtap_intake_waited_total", vec![], 1);
+    }
+
     pub fn intake_time(&self, elapsed: Duration) {
         self.histogram("freshtap_intake_seconds", elapsed.as_secs_f64());
     }

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::Accounts;
+use crate::admission::{Admission, Bounds};
 use crate::clock::now_ms;
 use crate::config::Settings;
 use crate::credential::Credential;
@@ -29,8 +29,9 @@ pub struct Inner {
     pub stopping: CancellationToken,
     /// Cancelled when the listener stops accepting and the worker stops claiming.
     pub shutdown: CancellationToken,
-    /// Bounds the webhooks being stored at once (`server.max_concurrent_requests`).
-    pub intake_slots: Arc<Semaphore>,
+    /// Bounds the webhooks being stored at once and those waiting to be (`server.max_concurrent_requests`,
+    /// `max_wait_ms`, `max_waiting_bytes`).
+    pub admission: Admission,
 }
 
 /// Shared state of one app; cloned into every handler and task. Nothing is global.
@@ -75,9 +76,11 @@ impl AppState {
         let pii = Pii {
             mask: settings.log.mask_pii,
         };
-        let intake_slots = Arc::new(Semaphore::new(
-            settings.server.max_concurrent_requests.max(1),
-        ));
+        let admission = Admission::new(Bounds {
+            slots: settings.server.max_concurrent_requests,
+            waiting_bytes: settings.server.max_waiting_bytes,
+            max_wait: Duration::from_millis(settings.server.max_wait_ms),
+        });
         Ok(Self(Arc::new(Inner {
             shutdown: CancellationToken::new(),
             stopping,
@@ -88,7 +91,7 @@ impl AppState {
             accounts,
             admin,
             pii,
-            intake_slots,
+            admission,
         })))
     }
 

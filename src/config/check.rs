@@ -70,6 +70,13 @@ impl Settings {
                 self.log.level
             ));
         }
+        if self.server.max_wait_ms >= self.server.request_timeout_secs.saturating_mul(1000) {
+            problems.push(format!(
+                "server.max_wait_ms ({}) must be less than server.request_timeout_secs ({} s): a \
+                 webhook waiting for a slot must still have time to be stored and answered",
+                self.server.max_wait_ms, self.server.request_timeout_secs
+            ));
+        }
         if self.server.admin_bind == Some(self.server.bind) {
             problems.push(format!(
                 "server.admin_bind is the same address as server.bind ({}): choose another \

@@ -59,6 +59,10 @@ pub struct ServerSettings {
     /// Connections open at once per listener; more are closed at once.
     pub max_connections: usize,
     pub max_concurrent_requests: usize,
+    /// A webhook that finds every slot taken waits this long for one before it is shed.
+    pub max_wait_ms: u64,
+    /// Bodies waiting for a slot hold at most this many bytes together; beyond, shed at once.
+    pub max_waiting_bytes: usize,
     pub shutdown_grace_secs: u64,
     /// After a stop request, `/readyz` answers 503 this long while the listener still serves.
     pub drain_secs: u64,

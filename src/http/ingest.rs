@@ -8,10 +8,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use tokio::sync::OwnedSemaphorePermit;
 
 use super::auth;
 use super::error::{ApiError, current_request_id};
+use crate::admission::{Shed, Slot};
 use crate::clock::{hours_ms, now_ms};
 use crate::metrics::Intake;
 use crate::queue::{Enqueued, NewWebhook, QueueError};
@@ -36,23 +36,38 @@ pub(super) fn outcome_of(error: &ApiError) -> Intake {
     }
 }
 
+/// What intake reads from the request head, owned: the head itself is let go before the body
+/// is read and a slot waited for, since hyper's header values share the bytes of the
+/// connection's read buffer, which a held head would keep from being reused.
+pub(super) struct Head {
+    pub content_length: Option<usize>,
+    pub content_type: Option<String>,
+}
+
+impl Head {
+    pub(super) fn of(headers: &HeaderMap) -> Self {
+        let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        Self {
+            content_length: text(header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok()),
+            content_type: text(header::CONTENT_TYPE).map(str::to_owned),
+        }
+    }
+}
+
 /// Reads the whole body, at most `limit` bytes, before anything else is held: a client that
 /// drips its body holds no intake slot meanwhile (the request timeout bounds the wait). Each
 /// chunk is copied into one buffer (sized by `Content-Length`) as it arrives and let go, so a
 /// large body is held once, not once in chunks and again joined.
 pub(super) async fn read_body(
     app: &AppState,
-    headers: &HeaderMap,
+    head: &Head,
     body: Body,
     limit: usize,
 ) -> Result<Vec<u8>, ApiError> {
     if app.shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared = head.content_length;
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::TooLarge(limit));
     }
@@ -73,13 +88,15 @@ pub(super) async fn read_body(
     Ok(read)
 }
 
-/// One of the `server.max_concurrent_requests` slots, held until the commit: past the bound,
-/// shed load now (503 `overloaded`) rather than queue in memory.
-pub(super) fn intake_slot(app: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
-    app.intake_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded)
+/// One of the `server.max_concurrent_requests` slots for a body of `body_bytes`, held until
+/// the commit: at once, or after a bounded wait in line (`admission`); past the bounds, shed
+/// now (503 `overloaded`) rather than queue without bound in memory.
+pub(super) async fn intake_slot(app: &AppState, body_bytes: usize) -> Result<Slot, ApiError> {
+    let admitted = app.admission.admit(body_bytes).await;
+    if matches!(&admitted, Ok(Slot { waited: true, .. }) | Err(Shed::Waited)) {
+        app.metrics.intake_waited();
+    }
+    admitted.map_err(|_| ApiError::Overloaded)
 }
 
 /// A row for `route` received now.

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -14,7 +14,7 @@ use super::auth;
 use super::error::ApiError;
 use super::extract::Path;
 use super::ingest::{
-    commit, intake_slot, new_row, order_keys, outcome_of, read_body, unauthorized,
+    Head, commit, intake_slot, new_row, order_keys, outcome_of, read_body, unauthorized,
 };
 use crate::metrics::Intake;
 use crate::queue::Enqueued;
@@ -43,7 +43,9 @@ async fn route_webhook(
     if !auth::route_token_ok(&headers, &app.settings.auth.header, &route.tokens) {
         return unauthorized(&app, &route.name, &headers);
     }
-    let response = match store(&app, route, &headers, body).await {
+    let head = Head::of(&headers);
+    drop(headers);
+    let response = match store(&app, route, &head, body).await {
         Ok(response) => response,
         Err(error) => refused(&app, &route.name, error),
     };
@@ -61,14 +63,12 @@ fn refused(app: &AppState, route: &str, error: ApiError) -> Response {
 async fn store(
     app: &AppState,
     route: &Route,
-    headers: &HeaderMap,
+    head: &Head,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(app, headers, body, app.settings.server.max_body_bytes).await?;
-    let _slot = intake_slot(app)?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let bytes = read_body(app, head, body, app.settings.server.max_body_bytes).await?;
+    let _slot = intake_slot(app, bytes.len()).await?;
+    let content_type = head.content_type.as_deref();
     let kind = BodyKind::from_content_type(content_type, &bytes)
         .ok_or_else(|| ApiError::UnsupportedType(content_type.unwrap_or_default().to_owned()))?;
     let parsed = webhook::parse(kind, &bytes);

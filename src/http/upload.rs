@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::auth;
 use super::error::ApiError;
-use super::ingest::{commit, intake_slot, keys_or_hash, new_row, outcome_of, read_body};
+use super::ingest::{Head, commit, intake_slot, keys_or_hash, new_row, outcome_of, read_body};
 use crate::clevertap::answer::{error_envelope, unprocessed_entry, upload_answer_of};
 use crate::mapping::OrderKeys;
 use crate::metrics::Intake;
@@ -57,7 +57,9 @@ async fn upload(State(app): State<AppState>, headers: HeaderMap, body: Body) -> 
         super::ingest::unauthorized(&app, &route.name, &headers);
         return envelope(StatusCode::UNAUTHORIZED, "Invalid Credentials");
     }
-    let response = match store(&app, route, &headers, body).await {
+    let head = Head::of(&headers);
+    drop(headers);
+    let response = match store(&app, route, &head, body).await {
         Ok(response) => response,
         Err(error) => refuse(&app, route, &error),
     };
@@ -94,22 +96,18 @@ fn refuse(app: &AppState, route: &Route, error: &ApiError) -> Response {
 async fn store(
     app: &AppState,
     route: &Route,
-    headers: &HeaderMap,
+    head: &Head,
     body: Body,
 ) -> Result<Response, ApiError> {
     let limit = app.settings.server.max_upload_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if let Some(length) = declared.filter(|n| *n > limit) {
+    if let Some(length) = head.content_length.filter(|n| *n > limit) {
         if length <= limit.saturating_mul(DRAIN_FACTOR) {
             drain(body).await;
         }
         return Err(ApiError::TooLarge(limit));
     }
-    let bytes = read_body(app, headers, body, limit).await?;
-    let _slot = intake_slot(app)?;
+    let bytes = read_body(app, head, body, limit).await?;
+    let _slot = intake_slot(app, bytes.len()).await?;
     // The body moves into the row.
     let mut row = new_row(app, route, BodyKind::Json, bytes);
     let received_at = row.received_at_ms / 1000;

@@ -288,8 +288,7 @@ impl AccountWorker {
 
     /// True while a webhook is being stored right now.
     fn intake_busy(&self) -> bool {
-        let total = self.app.settings.server.max_concurrent_requests.max(1);
-        self.app.intake_slots.available_permits() < total
+        self.app.admission.busy()
     }
 
     /// Sleeps until a commit wakes us, `until` (the next retry or probe), or the 1 s safety

@@ -10,8 +10,16 @@ use tower::ServiceExt;
 use crate::test_app::base_settings;
 
 async fn state(token: CancellationToken) -> (AppState, tempfile::TempDir) {
+    state_with(token, |_| {}).await
+}
+
+async fn state_with(
+    token: CancellationToken,
+    change: impl FnOnce(&mut freshtap::config::Settings),
+) -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let settings = base_settings(dir.path(), "http://127.0.0.1:9", "");
+    let mut settings = base_settings(dir.path(), "http://127.0.0.1:9", "");
+    change(&mut settings);
     let queue = Queue::connect(&settings.queue).await.expect("queue");
     (AppState::new(settings, queue, token).expect("state"), dir)
 }
@@ -75,25 +83,30 @@ async fn metrics_expose_the_documented_series() {
     }
 }
 
+fn contact_post(tag: &str) -> Request<Body> {
+    Request::post("/webhooks/contacts")
+        .header("X-Freshtap-Token", crate::test_app::TOKEN)
+        .header("Content-Type", "application/json")
+        .body(Body::from(crate::test_app::upload(tag)))
+        .expect("request")
+}
+
 #[tokio::test]
-async fn intake_sheds_load_with_503_and_retry_after_when_saturated() {
-    let (state, _dir) = state(CancellationToken::new()).await;
-    let limit = state.settings.server.max_concurrent_requests;
-    let held = state
-        .intake_slots
-        .clone()
-        .try_acquire_many_owned(u32::try_from(limit).expect("fits"))
-        .expect("all slots");
-    let post = || {
-        Request::post("/webhooks/contacts")
-            .header("X-Freshtap-Token", crate::test_app::TOKEN)
-            .header("Content-Type", "application/json")
-            .body(Body::from(crate::test_app::upload("shed")))
-            .expect("request")
-    };
+async fn intake_sheds_load_with_503_and_retry_after_once_the_wait_runs_out() {
+    let (state, _dir) = state_with(CancellationToken::new(), |s| s.server.max_wait_ms = 200).await;
+    let held = state.admission.take_all().expect("all slots");
     let router = freshtap::http::router(state.clone(), true);
-    let shed = router.clone().oneshot(post()).await.expect("response");
+    let started = std::time::Instant::now();
+    let shed = router
+        .clone()
+        .oneshot(contact_post("shed"))
+        .await
+        .expect("response");
     assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(200),
+        "it waited server.max_wait_ms for a slot first"
+    );
     assert_eq!(shed.headers()["retry-after"], "1");
     let body = axum::body::to_bytes(shed.into_body(), 1 << 16)
         .await
@@ -104,9 +117,55 @@ async fn intake_sheds_load_with_503_and_retry_after_when_saturated() {
         0,
         "nothing half-stored"
     );
+    let (_, metrics) = get(&state, "/metrics").await;
+    assert!(
+        metrics.contains("freshtap_intake_waited_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("freshtap_webhooks_total{route=\"contacts\",outcome=\"overloaded\"} 1"),
+        "{metrics}"
+    );
     drop(held);
     assert_eq!(
-        router.oneshot(post()).await.expect("response").status(),
+        router
+            .oneshot(contact_post("shed"))
+            .await
+            .expect("response")
+            .status(),
         StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_that_finds_every_slot_taken_waits_for_one_and_is_stored() {
+    let (state, _dir) = state(CancellationToken::new()).await;
+    let held = state.admission.take_all().expect("all slots");
+    let router = freshtap::http::router(state.clone(), true);
+    let waiting = tokio::spawn(router.oneshot(contact_post("waits")));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "no answer while every slot is held");
+    assert_eq!(state.queue.stats().await.expect("stats").pending, 0);
+    drop(held);
+    let answer = waiting.await.expect("task").expect("response");
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    assert_eq!(state.queue.stats().await.expect("stats").pending, 1);
+}
+
+#[tokio::test]
+async fn with_no_room_to_wait_a_webhook_is_shed_at_once() {
+    let (state, _dir) =
+        state_with(CancellationToken::new(), |s| s.server.max_waiting_bytes = 0).await;
+    let _held = state.admission.take_all().expect("all slots");
+    let router = freshtap::http::router(state.clone(), true);
+    let started = std::time::Instant::now();
+    let shed = router
+        .oneshot(contact_post("full"))
+        .await
+        .expect("response");
+    assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "not after a wait"
     );
 }
