@@ -73,6 +73,8 @@ impl ApiError {
 
 /// Queue errors answered with 503, logged at most once per [`QUEUE_ERROR_LOG_MS`].
 static QUEUE_ERRORS: LogInterval = LogInterval::new();
+/// Webhooks shed under load, logged likewise: a line per shed webhook would add to the load.
+static SHED: LogInterval = LogInterval::new();
 const QUEUE_ERROR_LOG_MS: i64 = 10_000;
 
 /// At most one log line per interval, counting the events it stands for.
@@ -107,6 +109,16 @@ impl LogInterval {
     }
 }
 
+/// Logs a shed webhook or upload: one WARN line per interval, counting those since the last.
+pub(super) fn note_shed() {
+    if let Some(shed) = SHED.admit(crate::clock::now_ms()) {
+        tracing::warn!(
+            shed,
+            "intake overloaded: webhooks shed with 503 (see server.max_concurrent_requests, max_wait_ms, max_waiting_bytes)"
+        );
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -116,6 +128,9 @@ impl IntoResponse for ApiError {
             if let Some(refused) = QUEUE_ERRORS.admit(crate::clock::now_ms()) {
                 tracing::error!(error = %error, refused, "queue unavailable; answering 503");
             }
+        }
+        if matches!(self, Self::Overloaded) {
+            note_shed();
         }
         let mut body = json!({
             "error": {"code": code, "message": self.to_string()},

@@ -56,7 +56,10 @@ async fn route_webhook(
 /// Counts and logs an intake error, and answers it.
 fn refused(app: &AppState, route: &str, error: ApiError) -> Response {
     app.metrics.webhook(route, outcome_of(&error));
-    tracing::warn!(route = %route, error = %error, "webhook not accepted");
+    if !matches!(error, ApiError::Overloaded) {
+        // Shed webhooks are logged by the error itself, at most one line per interval.
+        tracing::warn!(route = %route, error = %error, "webhook not accepted");
+    }
     error.into_response()
 }
 

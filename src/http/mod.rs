@@ -93,7 +93,10 @@ async fn request_context(State(state): State<AppState>, request: Request, next: 
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_millis() as u64;
     span.in_scope(|| {
-        if status >= 500 {
+        if status == 503 && hot {
+            // Intake's 503s (shed, queue down) have their own once-per-interval line.
+            tracing::debug!(status, elapsed_ms, "request served");
+        } else if status >= 500 {
             tracing::warn!(status, elapsed_ms, "request served");
         } else if status < 300 && hot {
             // Accepted webhooks and probes are the hot path: their line is for debugging.

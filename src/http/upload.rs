@@ -80,7 +80,11 @@ fn envelope(status: StatusCode, error: &str) -> Response {
 
 fn refuse(app: &AppState, route: &Route, error: &ApiError) -> Response {
     app.metrics.webhook(&route.name, outcome_of(error));
-    tracing::warn!(route = %route.name, error = %error, "upload not accepted");
+    if matches!(error, ApiError::Overloaded) {
+        super::error::note_shed();
+    } else {
+        tracing::warn!(route = %route.name, error = %error, "upload not accepted");
+    }
     match error {
         ApiError::TooLarge(_) => envelope(StatusCode::PAYLOAD_TOO_LARGE, "Request too large"),
         ApiError::InvalidBody { .. } | ApiError::BadRequest(_) => {
