@@ -45,6 +45,7 @@ pub struct Admission {
     /// Permits are KiB of waiting bodies.
     room: Arc<Semaphore>,
     total: usize,
+    room_total: usize,
     max_wait: Duration,
 }
 
@@ -64,6 +65,7 @@ impl Admission {
             slots: Arc::new(Semaphore::new(total)),
             room: Arc::new(Semaphore::new(room)),
             total,
+            room_total: room,
             max_wait: bounds.max_wait,
         }
     }
@@ -101,6 +103,11 @@ impl Admission {
         self.slots.available_permits() < self.total
     }
 
+    /// KiB the webhooks waiting in line are charged now (0: nobody waits).
+    pub fn waiting_kib(&self) -> usize {
+        self.room_total - self.room.available_permits()
+    }
+
     /// Every slot, held until the guard is dropped (tests: a relay saturated on purpose).
     pub fn take_all(&self) -> Option<OwnedSemaphorePermit> {
         let all = u32::try_from(self.total).ok()?;
@@ -111,6 +118,17 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Until the waiting room charges `kib` (the spawned waiters are in line).
+    async fn until_waiting(a: &Admission, kib: usize) {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while a.waiting_kib() != kib {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the waiters got in line");
+    }
 
     fn admission(slots: usize, waiting_bytes: usize, wait_ms: u64) -> Admission {
         Admission::new(Bounds {
@@ -144,7 +162,7 @@ mod tests {
             let a = a.clone();
             tokio::spawn(async move { a.admit(10).await })
         };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        until_waiting(&a, 1 + PER_REQUEST_KIB).await;
         assert!(!waiter.is_finished(), "it waits while the slot is held");
         drop(held);
         let slot = waiter
@@ -172,7 +190,7 @@ mod tests {
             let a = a.clone();
             tokio::spawn(async move { a.admit(5 * 1024).await })
         };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        until_waiting(&a, 10).await;
         assert_eq!(a.admit(5 * 1024).await.unwrap_err(), Shed::Full);
         assert_eq!(
             a.admit(2 * 1024).await.unwrap_err(),
@@ -182,10 +200,11 @@ mod tests {
         drop(held);
         assert!(first.await.expect("task").is_ok());
         // The room is free again once the waiter got its slot.
+        assert_eq!(a.waiting_kib(), 0);
         let _slot = a.admit(10).await;
         let b = a.clone();
         let waiter = tokio::spawn(async move { b.admit(5 * 1024).await });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        until_waiting(&a, 10).await;
         assert!(!waiter.is_finished(), "a seat was free for it");
     }
 
@@ -195,15 +214,15 @@ mod tests {
         let held = a.admit(10).await.expect("slot");
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for i in 0..5 {
-            let a = a.clone();
             let tx = tx.clone();
+            let waiter = a.clone();
             tokio::spawn(async move {
-                let slot = a.admit(10).await.expect("admitted");
+                let slot = waiter.admit(10).await.expect("admitted");
                 tx.send(i).expect("send");
-                tokio::time::sleep(Duration::from_millis(5)).await;
                 drop(slot);
             });
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            // The next one only joins once this one is in line.
+            until_waiting(&a, (i + 1) * (1 + PER_REQUEST_KIB)).await;
         }
         drop(held);
         let mut order = Vec::new();

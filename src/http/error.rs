@@ -71,11 +71,11 @@ impl ApiError {
     }
 }
 
-/// Queue errors answered with 503, logged at most once per [`QUEUE_ERROR_LOG_MS`].
+/// Queue errors answered with 503, logged at most once per [`LOG_INTERVAL_MS`].
 static QUEUE_ERRORS: LogInterval = LogInterval::new();
-/// Webhooks shed under load, logged likewise: a line per shed webhook would add to the load.
+/// Webhooks shed under load, logged likewise.
 static SHED: LogInterval = LogInterval::new();
-const QUEUE_ERROR_LOG_MS: i64 = 10_000;
+const LOG_INTERVAL_MS: i64 = 10_000;
 
 /// At most one log line per interval, counting the events it stands for.
 struct LogInterval {
@@ -95,7 +95,7 @@ impl LogInterval {
     fn admit(&self, now_ms: i64) -> Option<u64> {
         let count = self.since.fetch_add(1, Ordering::AcqRel) + 1;
         let last = self.last_ms.load(Ordering::Acquire);
-        let due = last == i64::MIN || now_ms.saturating_sub(last) >= QUEUE_ERROR_LOG_MS;
+        let due = last == i64::MIN || now_ms.saturating_sub(last) >= LOG_INTERVAL_MS;
         if due
             && self
                 .last_ms
@@ -128,9 +128,6 @@ impl IntoResponse for ApiError {
             if let Some(refused) = QUEUE_ERRORS.admit(crate::clock::now_ms()) {
                 tracing::error!(error = %error, refused, "queue unavailable; answering 503");
             }
-        }
-        if matches!(self, Self::Overloaded) {
-            note_shed();
         }
         let mut body = json!({
             "error": {"code": code, "message": self.to_string()},

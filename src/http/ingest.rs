@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::auth;
-use super::error::{ApiError, current_request_id};
+use super::error::{ApiError, current_request_id, note_shed};
 use crate::admission::{Shed, Slot};
 use crate::clock::{hours_ms, now_ms};
 use crate::metrics::Intake;
@@ -95,6 +95,10 @@ pub(super) async fn intake_slot(app: &AppState, body_bytes: usize) -> Result<Slo
     let admitted = app.admission.admit(body_bytes).await;
     if matches!(&admitted, Ok(Slot { waited: true, .. }) | Err(Shed::Waited)) {
         app.metrics.intake_waited();
+    }
+    if admitted.is_err() {
+        // One line per interval for them all: a line per shed webhook would add to the load.
+        note_shed();
     }
     admitted.map_err(|_| ApiError::Overloaded)
 }

@@ -57,7 +57,7 @@ async fn route_webhook(
 fn refused(app: &AppState, route: &str, error: ApiError) -> Response {
     app.metrics.webhook(route, outcome_of(&error));
     if !matches!(error, ApiError::Overloaded) {
-        // Shed webhooks are logged by the error itself, at most one line per interval.
+        // Shed webhooks are logged where they are shed, at most one line per interval.
         tracing::warn!(route = %route, error = %error, "webhook not accepted");
     }
     error.into_response()

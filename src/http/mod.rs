@@ -94,7 +94,8 @@ async fn request_context(State(state): State<AppState>, request: Request, next: 
     let elapsed_ms = started.elapsed().as_millis() as u64;
     span.in_scope(|| {
         if status == 503 && hot {
-            // Intake's 503s (shed, queue down) have their own once-per-interval line.
+            // Hot-path 503s have their own lines: shed and queue down once per interval,
+            // stopping once.
             tracing::debug!(status, elapsed_ms, "request served");
         } else if status >= 500 {
             tracing::warn!(status, elapsed_ms, "request served");

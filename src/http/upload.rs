@@ -80,9 +80,8 @@ fn envelope(status: StatusCode, error: &str) -> Response {
 
 fn refuse(app: &AppState, route: &Route, error: &ApiError) -> Response {
     app.metrics.webhook(&route.name, outcome_of(error));
-    if matches!(error, ApiError::Overloaded) {
-        super::error::note_shed();
-    } else {
+    if !matches!(error, ApiError::Overloaded) {
+        // Shed uploads are logged where they are shed, at most one line per interval.
         tracing::warn!(route = %route.name, error = %error, "upload not accepted");
     }
     match error {

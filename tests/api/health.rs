@@ -143,7 +143,13 @@ async fn a_webhook_that_finds_every_slot_taken_waits_for_one_and_is_stored() {
     let held = state.admission.take_all().expect("all slots");
     let router = freshtap::http::router(state.clone(), true);
     let waiting = tokio::spawn(router.oneshot(contact_post("waits")));
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while state.admission.waiting_kib() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the webhook is in line for a slot");
     assert!(!waiting.is_finished(), "no answer while every slot is held");
     assert_eq!(state.queue.stats().await.expect("stats").pending, 0);
     drop(held);
@@ -167,5 +173,10 @@ async fn with_no_room_to_wait_a_webhook_is_shed_at_once() {
     assert!(
         started.elapsed() < std::time::Duration::from_secs(1),
         "not after a wait"
+    );
+    let (_, metrics) = get(&state, "/metrics").await;
+    assert!(
+        !metrics.contains("freshtap_intake_waited_total"),
+        "{metrics}"
     );
 }
