@@ -56,6 +56,57 @@ pub(crate) fn fields(
     map
 }
 
+/// One name of the context [`fields`] builds, read straight from the body: what the template
+/// engine would see under `name`, without building the whole context.
+pub(crate) enum Lookup<'a> {
+    Found(&'a serde_json::Value),
+    /// No value under the name (rendered as undefined).
+    Missing,
+    /// An alias whose target is itself an alias: only the full context tells.
+    Unknown,
+}
+
+/// The value [`fields`] gives `name`: an alias's first non-blank target, else the field
+/// itself (non-null), else the one field whose prefix-free short name it is.
+pub(crate) fn lookup<'a>(
+    body: &'a serde_json::Value,
+    name: &str,
+    aliases: &BTreeMap<String, Vec<String>>,
+) -> Lookup<'a> {
+    let Some(object) = body.as_object() else {
+        return Lookup::Missing;
+    };
+    if let Some(targets) = aliases.get(name) {
+        if targets.iter().any(|t| aliases.contains_key(t)) {
+            return Lookup::Unknown;
+        }
+        let found = targets
+            .iter()
+            .filter_map(|target| own_or_short(object, target))
+            .find(|value| !value.as_str().is_some_and(|s| s.trim().is_empty()));
+        if let Some(value) = found {
+            return Lookup::Found(value);
+        }
+    }
+    own_or_short(object, name).map_or(Lookup::Missing, Lookup::Found)
+}
+
+fn own_or_short<'a>(
+    object: &'a serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Option<&'a serde_json::Value> {
+    if let Some(value) = object.get(name).filter(|v| !v.is_null()) {
+        return Some(value);
+    }
+    let mut shorts = object
+        .iter()
+        .filter(|(key, value)| !value.is_null() && short_name(key) == Some(name));
+    match (shorts.next(), shorts.next()) {
+        (Some((_, value)), None) => Some(value),
+        _ => None,
+    }
+}
+
 fn short_name(key: &str) -> Option<&str> {
     PREFIXES
         .iter()

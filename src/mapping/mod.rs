@@ -65,6 +65,8 @@ pub struct RouteMapping {
     file: Option<String>,
     env: Environment<'static>,
     records: Vec<RecordTemplate>,
+    /// Per record, its identity read without the template engine, where it can be.
+    direct_ids: Vec<Option<order_keys::DirectId>>,
     aliases: BTreeMap<String, Vec<String>>,
     normalizer: Normalizer,
 }
@@ -188,6 +190,7 @@ impl RouteMapping {
             route: route.into(),
             mode,
             file: template.map(|(file, _)| file.to_string()),
+            direct_ids: order_keys::direct_ids(&records, mode, &env),
             env,
             records,
             aliases: aliases.clone(),

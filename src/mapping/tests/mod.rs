@@ -1,6 +1,7 @@
 //! End-to-end tests of mod.rs: the reference's sample bodies through the shipped templates, to
 //! the exact CleverTap records; passthrough rules and routes in the submodules.
 
+mod order_keys_props;
 mod passthrough;
 mod passthrough_props;
 mod recorded;

@@ -100,7 +100,7 @@ fn field_value() -> impl Strategy<Value = Value> {
 
 /// A Freshsales-like body: the templates' fields under some prefix, with anything in them;
 /// as a form body would arrive (every value text) a quarter of the time.
-fn body() -> impl Strategy<Value = Value> {
+pub(super) fn body() -> impl Strategy<Value = Value> {
     let entry = (
         prop::sample::select(PREFIXES.to_vec()),
         prop::sample::select(FIELDS.to_vec()),
@@ -134,7 +134,7 @@ fn body() -> impl Strategy<Value = Value> {
     })
 }
 
-fn shipped() -> Vec<RouteMapping> {
+pub(super) fn shipped() -> Vec<RouteMapping> {
     let seed = seed_aliases();
     let none = BTreeMap::new();
     vec![
