@@ -54,9 +54,7 @@ impl RouteMapping {
         }
         keys.into_vec()
     }
-}
 
-impl RouteMapping {
     /// The template's identities; `direct`: read `{{ name }}` identities without the engine.
     fn template_keys(&self, body: &serde_json::Value, keys: &mut OrderKeys, direct: bool) {
         // The whole context is built only when an identity needs the template engine.
@@ -127,13 +125,19 @@ const RESERVED: [&str; 12] = [
 #[derive(Debug)]
 pub(super) struct DirectId {
     name: String,
-    /// The filters in order; true for `lower`, false for `trim`.
-    lower: Vec<bool>,
+    filters: Vec<TextFilter>,
+}
+
+/// The filters a direct identity may carry, applied as `filters.rs` applies them.
+#[derive(Clone, Copy, Debug)]
+enum TextFilter {
+    Trim,
+    Lower,
 }
 
 impl DirectId {
     fn parse(source: &str, env: &Environment<'static>) -> Option<Self> {
-        let inner = source.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+        let inner = template::single_expression(source)?;
         let mut parts = inner.split('|').map(str::trim);
         let name = parts.next()?;
         let mut chars = name.chars();
@@ -145,16 +149,16 @@ impl DirectId {
         if !identifier || RESERVED.contains(&name) || env.globals().any(|(g, _)| g == name) {
             return None;
         }
-        let lower = parts
+        let filters = parts
             .map(|filter| match filter {
-                "lower" => Some(true),
-                "trim" => Some(false),
+                "lower" => Some(TextFilter::Lower),
+                "trim" => Some(TextFilter::Trim),
                 _ => None,
             })
             .collect::<Option<Vec<_>>>()?;
         Some(Self {
             name: name.to_string(),
-            lower,
+            filters,
         })
     }
 
@@ -171,14 +175,13 @@ impl DirectId {
             Lookup::Found(serde_json::Value::String(text)) => {
                 // The filters as `filters.rs` applies them, then the key's own trim and lower.
                 let mut text = text.clone();
-                for &lower in &self.lower {
-                    text = if lower {
-                        text.to_lowercase()
-                    } else {
-                        text.trim().to_string()
+                for filter in &self.filters {
+                    text = match filter {
+                        TextFilter::Lower => text.to_lowercase(),
+                        TextFilter::Trim => text.trim().to_string(),
                     };
                 }
-                Some(order_key(Some(&serde_json::Value::String(text))))
+                Some(text_key(&text))
             }
             Lookup::Found(_) => None,
         }
@@ -199,11 +202,16 @@ fn upload_id(record: &serde_json::Value) -> Option<&serde_json::Value> {
 
 /// An identity as an order key: trimmed and lowercased text, or a number; nothing when blank.
 fn order_key(value: Option<&serde_json::Value>) -> Option<String> {
-    let key = match value {
-        Some(serde_json::Value::String(s)) => s.trim().to_lowercase(),
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => return None,
-    };
+    match value {
+        Some(serde_json::Value::String(s)) => text_key(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A text identity as an order key: trimmed and lowercased; nothing when blank.
+fn text_key(text: &str) -> Option<String> {
+    let key = text.trim().to_lowercase();
     (!key.is_empty()).then_some(key)
 }
 

@@ -246,7 +246,7 @@ impl<'a> Compiler<'a> {
 }
 
 /// The inside of a string that is exactly one `{{ … }}` (whitespace control allowed).
-fn single_expression(text: &str) -> Option<&str> {
+pub(crate) fn single_expression(text: &str) -> Option<&str> {
     let inner = text.strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = inner.strip_prefix('-').unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
