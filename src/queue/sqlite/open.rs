@@ -50,6 +50,13 @@ pub(super) fn connection(path: &str) -> Result<Connection, QueueError> {
         .map_err(|e| damaged(e.to_string()))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Temporary storage in memory. Every queue job runs in its own savepoint (`writer.rs`),
+    // and SQLite journals each page a savepoint first changes; past 64 KiB (a claim or a
+    // completion of a few hundred rows, an upload of 1000 records) that journal went to a
+    // temporary file, created, written and deleted for each job: a fifth of the writer's time
+    // end to end (BENCHMARKS.md). It lives only while its job runs. No statement here sorts
+    // into a temporary b-tree (`activity.rs` counts per bucket for that reason).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     let verdict: String = conn
         .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
         .map_err(|e| damaged(e.to_string()))?;
