@@ -160,29 +160,37 @@ pub(super) fn complete(c: &Connection, outcomes: &[RowOutcome], now: i64) -> rus
         let Some((delivered, attempts)) = current else {
             continue;
         };
-        if !outcome.delivered.is_empty() {
+        let delivered = if outcome.delivered.is_empty() {
+            delivered
+        } else {
             let mut all = parse_indexes(&delivered);
             all.extend(&outcome.delivered);
             all.sort_unstable();
             all.dedup();
-            c.prepare_cached("UPDATE webhooks SET delivered = ?2 WHERE id = ?1")?
-                .execute(params![outcome.id, join_indexes(&all)])?;
-        }
+            join_indexes(&all)
+        };
         insert_dead_letters(c, outcome.id, &outcome.dead, attempts + 1, now)?;
-        settle_row(c, outcome, now)?;
+        settle_row(c, outcome, &delivered, now)?;
     }
     Ok(())
 }
 
-fn settle_row(c: &Connection, outcome: &RowOutcome, now: i64) -> rusqlite::Result<()> {
+/// The row's new state, with its delivered record indexes (`delivered`) in the same statement:
+/// each statement rewrites the whole row.
+fn settle_row(
+    c: &Connection,
+    outcome: &RowOutcome,
+    delivered: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
     match &outcome.next {
         Next::Finished => {
             c.prepare_cached(
                 "UPDATE webhooks SET state = CASE WHEN EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = ?1) \
                  THEN 'dead' ELSE 'delivered' END, finished_at = ?2, leased_until = NULL, \
-                 attempts = attempts + 1 WHERE id = ?1",
+                 attempts = attempts + 1, delivered = ?3 WHERE id = ?1",
             )?
-            .execute(params![outcome.id, now])?;
+            .execute(params![outcome.id, now, delivered])?;
             c.prepare_cached("DELETE FROM active_keys WHERE row_id = ?1")?
                 .execute([outcome.id])?;
         }
@@ -193,20 +201,21 @@ fn settle_row(c: &Connection, outcome: &RowOutcome, now: i64) -> rusqlite::Resul
         } => {
             c.prepare_cached(
                 "UPDATE webhooks SET state = 'pending', due_at = ?2, leased_until = NULL, \
-                 attempts = attempts + ?3, last_error = ?4 WHERE id = ?1",
+                 attempts = attempts + ?3, last_error = ?4, delivered = ?5 WHERE id = ?1",
             )?
             .execute(params![
                 outcome.id,
                 due_at_ms,
                 i64::from(*count_attempt),
-                error
+                error,
+                delivered
             ])?;
         }
         Next::Release => {
             c.prepare_cached(
-                "UPDATE webhooks SET state = 'pending', due_at = ?2, leased_until = NULL WHERE id = ?1",
+                "UPDATE webhooks SET state = 'pending', due_at = ?2, leased_until = NULL, delivered = ?3 WHERE id = ?1",
             )?
-            .execute(params![outcome.id, now])?;
+            .execute(params![outcome.id, now, delivered])?;
         }
     }
     Ok(())
