@@ -24,6 +24,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../migrations/sqlite/0005_propagation.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/sqlite/0006_bodies.sql"),
+    ),
 ];
 
 /// Page size of a new queue file.
@@ -78,4 +82,67 @@ fn migrate(conn: &Connection) -> Result<(), QueueError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rusqlite::{Connection, params};
+
+    use super::MIGRATIONS;
+    use crate::queue::health::Health;
+    use crate::queue::sqlite::SqliteQueue;
+    use crate::queue::{ClaimLimit, DeadLetterFilter};
+
+    /// A queue file written before bodies had their own table (schema version 5) opens, and
+    /// what it held is still delivered byte for byte: a pending row's body by a claim, an
+    /// invalid body's dead letter with its body.
+    #[tokio::test]
+    async fn a_version_5_file_keeps_its_bodies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.db");
+        let path = path.to_str().unwrap();
+        let pending = br#"{"contact_email":"ada@example.com"}"#;
+        let invalid = b"{not json";
+        {
+            let old = Connection::open(path).unwrap();
+            old.pragma_update(None, "journal_mode", "WAL").unwrap();
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 5) {
+                old.execute_batch(&format!("{sql}\nPRAGMA user_version = {version};"))
+                    .unwrap();
+            }
+            let insert = "INSERT INTO webhooks (route, account, content_type, body, body_hash, request_id, \
+                 received_at, state, due_at, deadline_at, order_keys) \
+                 VALUES ('contacts', 'main', ?1, ?2, X'01', ?3, 1, ?4, 1, 9000000000000, '')";
+            old.execute(insert, params!["json", &pending[..], "r1", "pending"])
+                .unwrap();
+            old.execute(insert, params!["json", &invalid[..], "r2", "dead"])
+                .unwrap();
+            old.execute(
+                "INSERT INTO dead_letters (row_id, record_index, code, reason, attempts, dead_at) \
+                 VALUES (2, NULL, 'invalid_body', 'not JSON', 0, 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let queue = SqliteQueue::open(path, Health::default()).await.unwrap();
+        let claimed = queue
+            .claim("main".into(), ClaimLimit::from(10), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].body, pending);
+        let letters = queue
+            .dead_letters(DeadLetterFilter {
+                route: None,
+                code: None,
+                limit: 10,
+                after: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].body, invalid);
+    }
 }

@@ -6,9 +6,9 @@ use super::rows::{activate_keys, insert_dead_letters, join_indexes, parse_indexe
 use crate::body::BodyKind;
 use crate::queue::{ClaimLimit, Claimed, Enqueued, NewWebhook, Next, RowOutcome, RowState};
 
-const INSERT_ROW: &str = "INSERT INTO webhooks (route, account, content_type, body, body_hash, request_id, \
+const INSERT_ROW: &str = "INSERT INTO webhooks (route, account, content_type, body_hash, request_id, \
      received_at, state, due_at, deadline_at, order_keys, finished_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?9, ?10, ?11)";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6, ?8, ?9, ?10)";
 
 fn insert_row(
     c: &Connection,
@@ -21,7 +21,6 @@ fn insert_row(
         row.route,
         row.account,
         row.kind.as_str(),
-        row.body,
         hash,
         row.request_id,
         row.received_at_ms,
@@ -30,7 +29,10 @@ fn insert_row(
         row.order_keys.join("\n"),
         finished,
     ])?;
-    Ok(c.last_insert_rowid())
+    let id = c.last_insert_rowid();
+    c.prepare_cached("INSERT INTO bodies (row_id, body) VALUES (?1, ?2)")?
+        .execute(params![id, row.body])?;
+    Ok(id)
 }
 
 pub(super) fn enqueue(c: &Connection, row: &NewWebhook, since: i64) -> rusqlite::Result<Enqueued> {
@@ -85,13 +87,14 @@ pub(super) fn claim(
 ) -> rusqlite::Result<Vec<Claimed>> {
     let rows = i64::try_from(limit.rows).unwrap_or(i64::MAX);
     // (id, body bytes): `length` of a blob is read from the record header, not its pages.
+    let body_bytes = "(SELECT length(b.body) FROM bodies b WHERE b.row_id = w.id)";
     let mut found: Vec<(i64, usize)> = Vec::new();
     for condition in [
         "w.state = 'pending' AND w.due_at <= ?2",
         "w.state = 'leased' AND w.leased_until < ?2",
     ] {
         let sql = format!(
-            "SELECT w.id, length(w.body) FROM webhooks w WHERE w.account = ?1 AND {condition} \
+            "SELECT w.id, {body_bytes} FROM webhooks w WHERE w.account = ?1 AND {condition} \
              AND {BLOCKED_BY_EARLIER} ORDER BY w.id LIMIT ?3"
         );
         let mut stmt = c.prepare_cached(&sql)?;
@@ -107,8 +110,9 @@ pub(super) fn claim(
     let ids = within(&found, limit);
     let mut lease = c.prepare_cached(
         "UPDATE webhooks SET state = 'leased', leased_until = ?2 WHERE id = ?1 \
-         RETURNING id, route, account, content_type, body, request_id, received_at, attempts, deadline_at, delivered",
+         RETURNING id, route, account, content_type, request_id, received_at, attempts, deadline_at, delivered",
     )?;
+    let mut body = c.prepare_cached("SELECT body FROM bodies WHERE row_id = ?1")?;
     let mut dead_indexes = c.prepare_cached(
         "SELECT record_index FROM dead_letters WHERE row_id = ?1 AND record_index IS NOT NULL",
     )?;
@@ -120,14 +124,15 @@ pub(super) fn claim(
                 route: r.get(1)?,
                 account: r.get(2)?,
                 kind: BodyKind::from_stored(&r.get::<_, String>(3)?),
-                body: r.get(4)?,
-                request_id: r.get(5)?,
-                received_at_ms: r.get(6)?,
-                attempts: r.get(7)?,
-                deadline_ms: r.get(8)?,
-                done: parse_indexes(&r.get::<_, String>(9)?),
+                body: Vec::new(),
+                request_id: r.get(4)?,
+                received_at_ms: r.get(5)?,
+                attempts: r.get(6)?,
+                deadline_ms: r.get(7)?,
+                done: parse_indexes(&r.get::<_, String>(8)?),
             })
         })?;
+        row.body = body.query_row([id], |r| r.get(0))?;
         for index in dead_indexes.query_map([id], |r| r.get::<_, u32>(0))? {
             row.done.push(index?);
         }

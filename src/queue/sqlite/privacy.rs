@@ -26,9 +26,9 @@ fn matching(c: &Connection, key: &str, scan_limit: usize) -> rusqlite::Result<Ma
         .collect::<rusqlite::Result<_>>()?;
     let limit = i64::try_from(scan_limit).unwrap_or(i64::MAX - 1);
     let mut scan = c.prepare_cached(
-        "SELECT id, state, content_type, body FROM webhooks \
-         WHERE (order_keys = '' OR order_keys = lower(hex(body_hash))) \
-         AND substr(route, 1, 8) <> '_delete:' ORDER BY id DESC LIMIT ?1",
+        "SELECT w.id, w.state, w.content_type, b.body FROM webhooks w JOIN bodies b ON b.row_id = w.id \
+         WHERE (w.order_keys = '' OR w.order_keys = lower(hex(w.body_hash))) \
+         AND substr(w.route, 1, 8) <> '_delete:' ORDER BY w.id DESC LIMIT ?1",
     )?;
     let mut found = scan.query([limit + 1])?;
     let (mut scanned, mut truncated) = (0_u64, false);
@@ -230,14 +230,21 @@ pub(super) fn drop_delivered_bodies(
     before: i64,
     now: i64,
 ) -> rusqlite::Result<u64> {
+    // The rows whose body goes: delivered, kept past retention (a profile deletion's at once),
+    // no dead letter (an operator may still replay those), not dropped yet.
+    const DUE: &str = "state = 'delivered' AND body_dropped_at IS NULL \
+         AND (finished_at < ?1 OR substr(route, 1, 8) = '_delete:') \
+         AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = webhooks.id)";
+    c.prepare_cached(&format!(
+        "UPDATE bodies SET body = X'' WHERE row_id IN (SELECT id FROM webhooks WHERE {DUE})"
+    ))?
+    .execute([before])?;
     let dropped = c
-        .prepare_cached(
-            "UPDATE webhooks SET body = X'', body_dropped_at = ?2, \
+        .prepare_cached(&format!(
+            "UPDATE webhooks SET body_dropped_at = ?2, \
              order_keys = CASE WHEN substr(route, 1, 8) = '_delete:' THEN '' ELSE order_keys END \
-             WHERE state = 'delivered' AND body_dropped_at IS NULL \
-             AND (finished_at < ?1 OR substr(route, 1, 8) = '_delete:') \
-             AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = webhooks.id)",
-        )?
+             WHERE {DUE}"
+        ))?
         .execute(params![before, now])?;
     Ok(dropped as u64)
 }
