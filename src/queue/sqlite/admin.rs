@@ -47,6 +47,9 @@ pub(super) fn stats(c: &Connection) -> rusqlite::Result<Stats> {
 
 const DEAD_LETTER_COLUMNS: &str = "d.id, d.row_id, d.record_index, w.route, w.account, d.code, d.reason, d.attempts, \
      w.request_id, w.received_at, d.dead_at, w.content_type, b.body";
+/// A dead letter with its webhook row and that row's body: what `DEAD_LETTER_COLUMNS` reads.
+const DEAD_LETTER_ROWS: &str =
+    "dead_letters d JOIN webhooks w ON w.id = d.row_id JOIN bodies b ON b.row_id = d.row_id";
 
 fn dead_letter_from(r: &Row<'_>) -> rusqlite::Result<DeadLetter> {
     Ok(DeadLetter {
@@ -71,7 +74,7 @@ pub(super) fn dead_letters(
     filter: &DeadLetterFilter,
 ) -> rusqlite::Result<Vec<DeadLetter>> {
     let sql = format!(
-        "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d JOIN webhooks w ON w.id = d.row_id JOIN bodies b ON b.row_id = d.row_id \
+        "SELECT {DEAD_LETTER_COLUMNS} FROM {DEAD_LETTER_ROWS} \
          WHERE (?1 IS NULL OR w.route = ?1) AND (?2 IS NULL OR d.code = ?2) AND d.id > ?3 ORDER BY d.id LIMIT ?4"
     );
     let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
@@ -85,9 +88,7 @@ pub(super) fn dead_letters(
 }
 
 pub(super) fn dead_letter(c: &Connection, id: i64) -> rusqlite::Result<Option<DeadLetter>> {
-    let sql = format!(
-        "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d JOIN webhooks w ON w.id = d.row_id JOIN bodies b ON b.row_id = d.row_id WHERE d.id = ?1"
-    );
+    let sql = format!("SELECT {DEAD_LETTER_COLUMNS} FROM {DEAD_LETTER_ROWS} WHERE d.id = ?1");
     c.prepare_cached(&sql)?
         .query_row([id], dead_letter_from)
         .optional()
@@ -208,7 +209,7 @@ pub(super) fn webhook_view(c: &Connection, id: i64) -> rusqlite::Result<Option<W
         return Ok(None);
     };
     let sql = format!(
-        "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d JOIN webhooks w ON w.id = d.row_id JOIN bodies b ON b.row_id = d.row_id WHERE d.row_id = ?1 ORDER BY d.id"
+        "SELECT {DEAD_LETTER_COLUMNS} FROM {DEAD_LETTER_ROWS} WHERE d.row_id = ?1 ORDER BY d.id"
     );
     let mut stmt = c.prepare_cached(&sql)?;
     view.dead_letters = stmt

@@ -112,19 +112,20 @@ pub(super) fn claim(
         "UPDATE webhooks SET state = 'leased', leased_until = ?2 WHERE id = ?1 \
          RETURNING id, route, account, content_type, request_id, received_at, attempts, deadline_at, delivered",
     )?;
-    let mut body = c.prepare_cached("SELECT body FROM bodies WHERE row_id = ?1")?;
+    let mut read_body = c.prepare_cached("SELECT body FROM bodies WHERE row_id = ?1")?;
     let mut dead_indexes = c.prepare_cached(
         "SELECT record_index FROM dead_letters WHERE row_id = ?1 AND record_index IS NOT NULL",
     )?;
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {
+        let body: Vec<u8> = read_body.query_row([id], |r| r.get(0))?;
         let mut row = lease.query_row(params![id, now + lease_ms], |r| {
             Ok(Claimed {
                 id: r.get(0)?,
                 route: r.get(1)?,
                 account: r.get(2)?,
                 kind: BodyKind::from_stored(&r.get::<_, String>(3)?),
-                body: Vec::new(),
+                body,
                 request_id: r.get(4)?,
                 received_at_ms: r.get(5)?,
                 attempts: r.get(6)?,
@@ -132,7 +133,6 @@ pub(super) fn claim(
                 done: parse_indexes(&r.get::<_, String>(8)?),
             })
         })?;
-        row.body = body.query_row([id], |r| r.get(0))?;
         for index in dead_indexes.query_map([id], |r| r.get::<_, u32>(0))? {
             row.done.push(index?);
         }

@@ -230,21 +230,62 @@ pub(super) fn drop_delivered_bodies(
     before: i64,
     now: i64,
 ) -> rusqlite::Result<u64> {
-    // The rows whose body goes: delivered, kept past retention (a profile deletion's at once),
-    // no dead letter (an operator may still replay those), not dropped yet.
-    const DUE: &str = "state = 'delivered' AND body_dropped_at IS NULL \
-         AND (finished_at < ?1 OR substr(route, 1, 8) = '_delete:') \
-         AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = webhooks.id)";
-    c.prepare_cached(&format!(
-        "UPDATE bodies SET body = X'' WHERE row_id IN (SELECT id FROM webhooks WHERE {DUE})"
-    ))?
-    .execute([before])?;
-    let dropped = c
-        .prepare_cached(&format!(
+    // The rows are chosen once, by the statement that marks them; their bodies follow by id.
+    let ids: Vec<i64> = c
+        .prepare_cached(
             "UPDATE webhooks SET body_dropped_at = ?2, \
              order_keys = CASE WHEN substr(route, 1, 8) = '_delete:' THEN '' ELSE order_keys END \
-             WHERE {DUE}"
-        ))?
-        .execute(params![before, now])?;
-    Ok(dropped as u64)
+             WHERE state = 'delivered' AND body_dropped_at IS NULL \
+             AND (finished_at < ?1 OR substr(route, 1, 8) = '_delete:') \
+             AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.row_id = webhooks.id) \
+             RETURNING id",
+        )?
+        .query_map(params![before, now], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut empty = c.prepare_cached("UPDATE bodies SET body = X'' WHERE row_id = ?1")?;
+    for id in &ids {
+        empty.execute([id])?;
+    }
+    Ok(ids.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::{Connection, params};
+
+    use super::drop_delivered_bodies;
+    use crate::queue::sqlite::open;
+
+    fn body_of(c: &Connection, id: i64) -> Vec<u8> {
+        c.query_row("SELECT body FROM bodies WHERE row_id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    }
+
+    /// Retention empties the stored body itself, not only the row's mark; a row still pending
+    /// keeps its body.
+    #[test]
+    fn retention_empties_the_stored_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = open::connection(dir.path().join("q.db").to_str().unwrap()).unwrap();
+        for (id, state) in [(1, "delivered"), (2, "pending")] {
+            c.execute(
+                "INSERT INTO webhooks (id, route, account, content_type, body_hash, request_id, \
+                 received_at, state, due_at, deadline_at, finished_at) \
+                 VALUES (?1, 'contacts', 'main', 'json', X'01', 'r', 1, ?2, 1, 9000000000000, 1)",
+                params![id, state],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO bodies (row_id, body) VALUES (?1, ?2)",
+                params![id, br#"{"contact_email":"ada@example.com"}"#.to_vec()],
+            )
+            .unwrap();
+        }
+        assert_eq!(drop_delivered_bodies(&c, 10, 20).unwrap(), 1);
+        assert!(body_of(&c, 1).is_empty());
+        assert!(!body_of(&c, 2).is_empty());
+        assert_eq!(drop_delivered_bodies(&c, 10, 20).unwrap(), 0);
+    }
 }
